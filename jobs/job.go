@@ -1,0 +1,151 @@
+package jobs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bulkassign/bulkassign/graph"
+)
+
+// Job is one assignment to create. Ingest builds it from a validated row;
+// every identifier in it has been validated and normalised (lower-case
+// GUIDs, short target names, canonical intent and version).
+type Job struct {
+	// Key identifies the assignment whatever the row's spelling: see [Job.ComputeKey].
+	Key string `json:"key"`
+	// ImportID and Row tie the job to its source row (row numbers count the
+	// header as row 1, so the first data row is 2, as a spreadsheet shows it).
+	ImportID string `json:"import_id"`
+	Row      int    `json:"row"`
+
+	Tenant       string           `json:"tenant"`
+	Kind         string           `json:"kind"`
+	PolicyID     string           `json:"policy_id"`
+	Target       graph.TargetType `json:"target"`
+	GroupID      string           `json:"group_id,omitempty"`
+	CollectionID string           `json:"collection_id,omitempty"`
+	FilterID     string           `json:"filter_id,omitempty"`
+	FilterType   string           `json:"filter_type,omitempty"`
+	Intent       string           `json:"intent,omitempty"`
+	APIVersion   string           `json:"api_version"`
+}
+
+// ErrMalformedJob is wrapped by [DecodeJob] for a message that is not a job.
+var ErrMalformedJob = errors.New("malformed job")
+
+// ComputeKey returns the stable key of the assignment the job describes: the
+// SHA-256 (hex) of its normalised tenant, kind, policy, target, filter,
+// intent and API version. Two rows that mean the same assignment get the
+// same key; import id and row do not count.
+func (j Job) ComputeKey() string {
+	h := sha256.New()
+	for _, f := range []string{
+		strings.ToLower(j.Tenant), strings.ToLower(j.Kind), strings.ToLower(j.PolicyID),
+		strings.ToLower(string(j.Target)), strings.ToLower(j.GroupID), strings.ToLower(j.CollectionID),
+		strings.ToLower(j.FilterID), strings.ToLower(j.FilterType), strings.ToLower(j.Intent), strings.ToLower(j.APIVersion),
+	} {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Assignment returns the Graph assignment the job creates.
+func (j Job) Assignment() graph.Assignment {
+	return graph.Assignment{
+		Target: graph.Target{
+			Type: j.Target, GroupID: j.GroupID, CollectionID: j.CollectionID,
+			FilterID: j.FilterID, FilterType: j.FilterType,
+		},
+		Intent: j.Intent,
+	}
+}
+
+// Validate re-checks a job against the registry: used on every decoded
+// message, because a queue may carry anything.
+func (j Job) Validate() error {
+	k, err := graph.LookupKind(j.Kind)
+	if err != nil {
+		return err
+	}
+	if err := graph.ValidateTenant(j.Tenant); err != nil {
+		return fmt.Errorf("tenant: %w", err)
+	}
+	if err := graph.ValidatePolicyID(j.PolicyID); err != nil {
+		return fmt.Errorf("policy id: %w", err)
+	}
+	if err := k.Validate(j.Assignment(), j.APIVersion); err != nil {
+		return err
+	}
+	if j.Key != j.ComputeKey() {
+		return errors.New("key does not match the job's fields")
+	}
+	return nil
+}
+
+// DecodeJob decodes and validates a job message body.
+func DecodeJob(data []byte) (Job, error) {
+	var j Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		return Job{}, fmt.Errorf("%w: %w", ErrMalformedJob, err)
+	}
+	if err := j.Validate(); err != nil {
+		return Job{}, fmt.Errorf("%w: %w", ErrMalformedJob, err)
+	}
+	return j, nil
+}
+
+// Status is a row's final status in a report.
+type Status string
+
+// Row statuses. They are a public contract (report column "status").
+const (
+	StatusCreated   Status = "created"
+	StatusExisting  Status = "existing"
+	StatusDuplicate Status = "duplicate"
+	StatusFailed    Status = "failed"
+	StatusInvalid   Status = "invalid"
+)
+
+// Result is what happened to one row: exactly one per row of an import.
+type Result struct {
+	ImportID string `json:"import_id"`
+	Row      int    `json:"row"`
+	Key      string `json:"key,omitempty"`
+
+	Tenant   string `json:"tenant_id"`
+	Kind     string `json:"kind"`
+	PolicyID string `json:"policy_id"`
+	Target   string `json:"target"`
+	GroupID  string `json:"group_id"`
+
+	Status       Status `json:"status"`
+	AssignmentID string `json:"assignment_id,omitempty"`
+	HTTPStatus   int    `json:"http_status,omitempty"`
+	ErrorCode    string `json:"error_code,omitempty"`
+	ErrorMessage string `json:"error_message,omitempty"`
+	RequestID    string `json:"request_id,omitempty"`
+	Attempts     int    `json:"attempts"`
+	// DuplicateOf is the row a duplicate repeats.
+	DuplicateOf int       `json:"duplicate_of,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// ResultFor starts a result for job j with the job's identifying columns.
+func ResultFor(j Job, s Status) Result {
+	return Result{
+		ImportID: j.ImportID, Row: j.Row, Key: j.Key,
+		Tenant: j.Tenant, Kind: j.Kind, PolicyID: j.PolicyID,
+		Target: string(j.Target), GroupID: j.GroupID, Status: s,
+	}
+}
+
+// OK reports whether the status counts as success for the exit code.
+func (s Status) OK() bool {
+	return s == StatusCreated || s == StatusExisting || s == StatusDuplicate
+}
