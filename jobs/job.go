@@ -134,6 +134,9 @@ type Result struct {
 	// DuplicateOf is the row a duplicate repeats.
 	DuplicateOf int       `json:"duplicate_of,omitempty"`
 	At          time.Time `json:"at"`
+	// Job is the job the row became (nil for invalid rows): what
+	// "bulkassign retry" re-enqueues for failed rows.
+	Job *Job `json:"job,omitempty"`
 }
 
 // ResultFor starts a result for job j with the job's identifying columns.
@@ -142,6 +145,7 @@ func ResultFor(j Job, s Status) Result {
 		ImportID: j.ImportID, Row: j.Row, Key: j.Key,
 		Tenant: j.Tenant, Kind: j.Kind, PolicyID: j.PolicyID,
 		Target: string(j.Target), GroupID: j.GroupID, Status: s,
+		Job: &j,
 	}
 }
 
