@@ -1,0 +1,33 @@
+package ingest
+
+// Summary describes one pass over an input.
+type Summary struct {
+	// Rows counts data rows (blank records excluded); Rows == Valid +
+	// Invalid + Duplicates once the whole input has been read.
+	Rows int `json:"rows"`
+	// Valid counts rows that became (or would become) jobs.
+	Valid int `json:"valid"`
+	// Invalid counts rows that failed validation.
+	Invalid int `json:"invalid"`
+	// Duplicates counts valid rows repeating an earlier row's assignment.
+	Duplicates int `json:"duplicates"`
+	// Errors holds the first [Options.MaxErrors] row errors, in row order.
+	Errors []RowError `json:"errors,omitempty"`
+	// ErrorCount is the number of row errors, kept or not (== Invalid).
+	ErrorCount int `json:"error_count"`
+	// SHA256 is the hex SHA-256 of every byte of the input; set only when
+	// the whole input was read (no file error, no cancellation).
+	SHA256 string `json:"sha256,omitempty"`
+	// Tenants lists the distinct tenants of valid rows, sorted.
+	Tenants []string `json:"tenants,omitempty"`
+
+	complete    bool
+	skipInvalid bool
+}
+
+// OK reports whether the input was read completely and is acceptable: it
+// has at least one valid row, and no invalid row unless
+// [Options.SkipInvalid] was set.
+func (s Summary) OK() bool {
+	return s.complete && s.Valid > 0 && (s.Invalid == 0 || s.skipInvalid)
+}
