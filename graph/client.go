@@ -382,7 +382,7 @@ func contextError(ctx context.Context, err error) error {
 // tokenError classifies a token failure: cancellation, network trouble and
 // an identity provider answering 429 or 5xx are transient (nothing was sent
 // to Graph); anything else (bad secret, tenant without consent) is
-// unauthorized. StatusCode is then the identity provider's, not Graph's.
+// unauthorized.
 func tokenError(op string, err error) *Error {
 	var ne net.Error
 	if isContextErr(err) || errors.As(err, &ne) {
@@ -391,7 +391,7 @@ func tokenError(op string, err error) *Error {
 	var af *azidentity.AuthenticationFailedError
 	if errors.As(err, &af) && af.RawResponse != nil &&
 		(af.RawResponse.StatusCode == http.StatusTooManyRequests || af.RawResponse.StatusCode >= 500) {
-		return &Error{Op: op, Class: ClassTransient, StatusCode: af.RawResponse.StatusCode, Message: "identity provider unavailable", Err: err}
+		return &Error{Op: op, Class: ClassTransient, Message: "identity provider unavailable", Err: err}
 	}
 	return &Error{Op: op, Class: ClassUnauthorized, Message: "cannot get a token", Err: err}
 }
