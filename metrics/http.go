@@ -76,8 +76,10 @@ func writeText(w http.ResponseWriter, code int, body string) {
 // It returns nil after a clean shutdown, or the listen or serve error.
 // log may be nil.
 func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	// Listening ignores cancellation: a ctx already done still ends in a
+	// clean shutdown, not a listen error.
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, err := lc.Listen(context.WithoutCancel(ctx), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: listen %s: %w", addr, err)
 	}
