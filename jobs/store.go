@@ -1,0 +1,226 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the streams and KV buckets Open creates. They are part of the
+// operational contract (dashboards, `nats stream info`).
+const (
+	JobsStream     = "BULKASSIGN_JOBS"
+	ResultsStream  = "BULKASSIGN_RESULTS"
+	DeadStream     = "BULKASSIGN_DEAD"
+	OutcomesBucket = "bulkassign_outcomes"
+	IntentsBucket  = "bulkassign_intents"
+	LeasesBucket   = "bulkassign_leases"
+	ImportsBucket  = "bulkassign_imports"
+)
+
+// Subject prefixes: jobs are published to JobsSubjectPrefix+tenant token,
+// results to ResultsSubjectPrefix+import id, dead letters to
+// DeadSubjectPrefix+tenant token (or "unknown").
+const (
+	JobsSubjectPrefix    = "bulkassign.jobs."
+	ResultsSubjectPrefix = "bulkassign.results."
+	DeadSubjectPrefix    = "bulkassign.dead."
+)
+
+// ErrNotFound is returned (wrapped) when an import, outcome or intent does
+// not exist.
+var ErrNotFound = errors.New("not found")
+
+// Config configures the JetStream topology. The zero value is usable: every
+// field has a default, filled in by Open.
+type Config struct {
+	// Replicas is the replication factor of every stream and bucket.
+	// Default 1; use 3 on a 3-node cluster.
+	Replicas int
+	// AckWait is how long a delivered job may stay unacknowledged before
+	// JetStream redelivers it; workers extend it with InProgress. Default 30 s.
+	AckWait time.Duration
+	// MaxAckPending bounds the unacknowledged jobs per tenant consumer, and
+	// so the memory a worker holds per tenant. Default 64.
+	MaxAckPending int
+	// DuplicateWindow is how long JetStream remembers message ids to drop
+	// re-publishes (jobs, results, dead letters). Default 2 min.
+	DuplicateWindow time.Duration
+	// ClaimTTL is the default lifetime of a worker's claim (lease) on a job
+	// key; it must outlive one Graph call. Default 60 s. The store does not
+	// use it itself; workers read it through [Store.Config].
+	ClaimTTL time.Duration
+	// ResultsMaxAge is how long results are kept. Default 0: forever (a
+	// report must be reproducible); set it to bound disk use.
+	ResultsMaxAge time.Duration
+	// DeadMaxAge is how long dead letters are kept. Default 0: forever.
+	DeadMaxAge time.Duration
+	// PublishAckTimeout bounds the wait for one asynchronous publish
+	// acknowledgement. Default 30 s.
+	PublishAckTimeout time.Duration
+	// Logger receives warnings (e.g. an unreadable result record).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, 64)
+	c.DuplicateWindow = cmp.Or(c.DuplicateWindow, 2*time.Minute)
+	c.ClaimTTL = cmp.Or(c.ClaimTTL, 60*time.Second)
+	c.PublishAckTimeout = cmp.Or(c.PublishAckTimeout, 30*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: want 1 to 5", c.Replicas))
+	}
+	if c.AckWait <= 0 {
+		errs = append(errs, fmt.Errorf("ack wait %s: want > 0", c.AckWait))
+	}
+	if c.MaxAckPending < 1 {
+		errs = append(errs, fmt.Errorf("max ack pending %d: want >= 1", c.MaxAckPending))
+	}
+	if c.DuplicateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("duplicate window %s: want > 0", c.DuplicateWindow))
+	}
+	if c.ClaimTTL <= 0 {
+		errs = append(errs, fmt.Errorf("claim ttl %s: want > 0", c.ClaimTTL))
+	}
+	if c.PublishAckTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("publish ack timeout %s: want > 0", c.PublishAckTimeout))
+	}
+	// JetStream rejects a duplicate window longer than the stream's max age.
+	for _, a := range []struct {
+		name string
+		age  time.Duration
+	}{{"results max age", c.ResultsMaxAge}, {"dead max age", c.DeadMaxAge}} {
+		if a.age < 0 || (a.age > 0 && a.age < c.DuplicateWindow) {
+			errs = append(errs, fmt.Errorf("%s %s: want 0 (forever) or >= the duplicate window %s", a.name, a.age, c.DuplicateWindow))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("jobs config: %w", err)
+	}
+	return nil
+}
+
+// Store is bulkassign's JetStream home. It is safe for concurrent use and
+// does not own the connection: close it after the last use of the Store.
+type Store struct {
+	js  jetstream.JetStream
+	cfg Config
+	log *slog.Logger
+
+	jobs, results, dead                jetstream.Stream
+	outcomes, intents, leases, imports jetstream.KeyValue
+}
+
+// Open creates every stream and bucket, or updates them to cfg when they
+// exist (an older configuration is upgraded in place), and returns the
+// Store. It is idempotent: every process may call it on start.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	if nc == nil {
+		return nil, errors.New("jobs: open: nil connection")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: open: %w", err)
+	}
+	s := &Store{js: js, cfg: cfg, log: cfg.Logger}
+
+	streams := []struct {
+		dst *jetstream.Stream
+		cfg jetstream.StreamConfig
+	}{
+		{&s.jobs, jetstream.StreamConfig{
+			Name:        JobsStream,
+			Description: "bulkassign jobs, one subject per tenant",
+			Subjects:    []string{JobsSubjectPrefix + ">"},
+			// Work-queue retention: a job leaves the stream when a worker
+			// acknowledges it, so the stream holds exactly the work left
+			// (acked or terminated jobs never come back). JetStream allows
+			// one consumer per subject on such a stream; we create one
+			// durable per tenant with a filter on that tenant's subject
+			// only, so filters never overlap.
+			Retention:  jetstream.WorkQueuePolicy,
+			Storage:    jetstream.FileStorage,
+			Duplicates: cfg.DuplicateWindow,
+			Replicas:   cfg.Replicas,
+			Discard:    jetstream.DiscardOld,
+		}},
+		{&s.results, jetstream.StreamConfig{
+			Name:        ResultsStream,
+			Description: "bulkassign row results, one subject per import",
+			Subjects:    []string{ResultsSubjectPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxAge:      cfg.ResultsMaxAge,
+			Replicas:    cfg.Replicas,
+		}},
+		{&s.dead, jetstream.StreamConfig{
+			Name:        DeadStream,
+			Description: "bulkassign dead letters: job messages that could not be processed",
+			Subjects:    []string{DeadSubjectPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxAge:      cfg.DeadMaxAge,
+			Replicas:    cfg.Replicas,
+		}},
+	}
+	for _, st := range streams {
+		str, err := js.CreateOrUpdateStream(ctx, st.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: open stream %s: %w", st.cfg.Name, err)
+		}
+		*st.dst = str
+	}
+
+	buckets := []struct {
+		dst  *jetstream.KeyValue
+		name string
+		desc string
+	}{
+		{&s.outcomes, OutcomesBucket, "bulkassign outcome per assignment key: written once the assignment exists"},
+		{&s.intents, IntentsBucket, "bulkassign write intent per assignment key: a Graph write may be in flight"},
+		{&s.leases, LeasesBucket, "bulkassign leases: per-key and per-policy ownership"},
+		{&s.imports, ImportsBucket, "bulkassign imports"},
+	}
+	for _, b := range buckets {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      b.name,
+			Description: b.desc,
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("jobs: open bucket %s: %w", b.name, err)
+		}
+		*b.dst = kv
+	}
+	return s, nil
+}
+
+// Config returns the effective configuration, defaults filled in.
+func (s *Store) Config() Config { return s.cfg }
+
+// JetStream returns the JetStream handle the Store uses.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
