@@ -45,8 +45,8 @@ func TestValidatorsRejectInjection(t *testing.T) {
 		"tenant": ValidateTenant,
 	}
 	tenantAttacks := []string{
-		"contoso．onmicrosoft．com",                // fullwidth dots
-		"соntoso.onmicrosoft.com",                // Cyrillic с and о
+		"contoso．onmicrosoft．com", // fullwidth dots
+		"соntoso.onmicrosoft.com", // Cyrillic с and о
 		"contoso.onmicrosoft.com/../x", "contoso.onmicrosoft.com%2F", "contoso.onmicrosoft.com?",
 		"contoso.onmicrosoft.com#", "contoso .onmicrosoft.com", "contoso.onmicrosoft.com\x00",
 		"-contoso.onmicrosoft.com", "contoso..onmicrosoft.com", ".contoso.com", "localhost",
