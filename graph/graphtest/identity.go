@@ -37,8 +37,11 @@ const (
 //
 // With azidentity set ClientOptions.Transport to [IdentityProvider.Client],
 // Cloud.ActiveDirectoryAuthorityHost to URL()+"/", AdditionallyAllowedTenants
-// to ["*"] for per-tenant tokens, and DisableInstanceDiscovery (instance
-// discovery is served too, but skipping it saves a round trip).
+// to ["*"] for per-tenant tokens, and DisableInstanceDiscovery: true. The
+// last one is required: MSAL sends instance discovery for an authority host
+// it does not know to login.microsoftonline.com, not to the authority, so
+// without it GetToken tries the internet and fails. The discovery endpoint
+// is served anyway for clients that ask the authority itself.
 type IdentityProvider struct {
 	srv *httptest.Server
 
@@ -168,12 +171,12 @@ func (p *IdentityProvider) token(w http.ResponseWriter, r *http.Request, tenant 
 	clientID, secret, ttl := p.clientID, p.secret, p.expiresIn
 	p.mu.Unlock()
 	f := r.PostForm
-	scope := f.Get("scope")
+	scope := resourceScope(f.Get("scope"))
 	switch {
 	case f.Get("grant_type") != "client_credentials":
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: only client_credentials is supported here.")
 		return
-	case !hasDefaultScope(scope):
+	case scope == "":
 		oauthError(w, http.StatusBadRequest, "invalid_scope", "AADSTS1002012: the scope must end with /.default.")
 		return
 	case f.Get("client_id") != clientID:
@@ -191,7 +194,7 @@ func (p *IdentityProvider) token(w http.ResponseWriter, r *http.Request, tenant 
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: invalid client secret provided.")
 		return
 	}
-	audience := strings.TrimSuffix(strings.Fields(scope)[0], "/.default")
+	audience := strings.TrimSuffix(scope, "/.default")
 	tok := MintToken(tenant, clientID, audience, ttl)
 	p.mu.Lock()
 	p.issued++
@@ -204,9 +207,21 @@ func (p *IdentityProvider) token(w http.ResponseWriter, r *http.Request, tenant 
 	})
 }
 
-func hasDefaultScope(scope string) bool {
-	f := strings.Fields(scope)
-	return len(f) == 1 && strings.HasSuffix(f[0], "/.default")
+// resourceScope returns the one "…/.default" scope of a token request,
+// ignoring the OpenID scopes MSAL adds; "" when there is not exactly one.
+func resourceScope(scope string) string {
+	var found []string
+	for _, f := range strings.Fields(scope) {
+		switch f {
+		case "openid", "profile", "offline_access":
+			continue
+		}
+		found = append(found, f)
+	}
+	if len(found) != 1 || !strings.HasSuffix(found[0], "/.default") {
+		return ""
+	}
+	return found[0]
 }
 
 // MintToken returns a JWT-shaped, unsigned access token for tenant and app
