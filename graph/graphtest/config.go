@@ -115,6 +115,11 @@ type Config struct {
 	// RetryAfterValue, when positive, replaces the computed wait of window
 	// throttling (by default the time until the window frees a slot).
 	RetryAfterValue time.Duration
+	// EarlyGrace is how long after a 429 a write from the same tenant is
+	// still throttled but not counted in EarlyWrites: a client with several
+	// writes in flight sent those before it could see the 429. Default 0
+	// (every write before the deadline is early).
+	EarlyGrace time.Duration
 	// Duplicate is what a create of an existing id answers. Default error.
 	Duplicate DuplicateMode
 	// NotRouted lists kind names whose create answers 400
@@ -151,14 +156,16 @@ type Config struct {
 }
 
 // Faults is the part of [Config] that can change while a server runs
-// (see [Server.SetFaults]).
+// (see [Server.SetFaults]). The fields mean what the [Config] fields of the
+// same names mean. Rates are drawn once per write from one uniform number,
+// so they are exclusive and must add up to at most 1.
 type Faults struct {
-	FaultRate                    float64
-	ResetBeforeRate              float64
-	ResetAfterRate               float64
-	ThrottleRate                 float64
-	RetryAfterMin, RetryAfterMax time.Duration
-	Latency, Jitter              time.Duration
+	FaultRate                    float64       // 503/504 without applying
+	ResetBeforeRate              float64       // reset, not applied
+	ResetAfterRate               float64       // applied, then reset
+	ThrottleRate                 float64       // random 429
+	RetryAfterMin, RetryAfterMax time.Duration // Retry-After of random 429s
+	Latency, Jitter              time.Duration // added to every request
 }
 
 // Faults returns the fault settings of c.
@@ -224,8 +231,8 @@ func (f Faults) validate() error {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Window < 0 || c.AppWriteLimit < 0 || c.TenantWriteLimit < 0 || c.AppRequestLimit < 0 ||
-		c.TenantRequestLimit < 0 || c.PageSize < 0 || c.RetryAfterValue < 0 {
-		errs = append(errs, errors.New("graphtest: window, limits, page size and Retry-After value must not be negative"))
+		c.TenantRequestLimit < 0 || c.PageSize < 0 || c.RetryAfterValue < 0 || c.EarlyGrace < 0 {
+		errs = append(errs, errors.New("graphtest: window, limits, page size, Retry-After value and early grace must not be negative"))
 	}
 	if c.RetryAfter < RetryAfterSeconds || c.RetryAfter > RetryAfterAbsent {
 		errs = append(errs, fmt.Errorf("graphtest: unknown %v", c.RetryAfter))

@@ -232,3 +232,37 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	})
 }
+
+func TestHTTP2ResetsStream(t *testing.T) {
+	t.Parallel()
+	s := StartTLS(t, Config{})
+	hc := s.Client()
+	c := &tc{t: t, base: s.URL(), hc: hc, token: "x", tenant: tenA}
+	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
+	req, _ := http.NewRequest("GET", s.URL()+path, nil)
+	req.Header.Set("Authorization", "Bearer x")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+	}
+	if err := s.SetFaults(Faults{ResetAfterRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.try("POST", path, groupBody(dcType, grp1)); err == nil {
+		t.Fatalf("reset-after over HTTP/2 answered %d", a.status)
+	} else {
+		t.Logf("client saw: %v", err)
+	}
+	if len(s.Assignments(tenA, "deviceConfigurations", pol1)) != 1 {
+		t.Error("reset-after over HTTP/2 did not apply")
+	}
+	// The connection survives a stream reset: the next request works.
+	if err := s.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, c.do("POST", path, groupBody(dcType, grp2)), http.StatusCreated)
+}

@@ -231,10 +231,12 @@ func (s *Server) gate(rq *request, isWrite bool) (fault, *reply) {
 		return faultNone, nil
 	}
 	s.stats.Writes++
-	if d, ok := s.deadline[rq.tenant]; ok && now.Before(d) {
-		s.early[rq.tenant]++
-		s.stats.EarlyWrites++
-		return faultNone, s.throttleLocked(rq, now, d.Sub(now), true)
+	if d, ok := s.deadline[rq.tenant]; ok && now.Before(d.until) {
+		if now.Sub(d.given) >= s.cfg.EarlyGrace {
+			s.early[rq.tenant]++
+			s.stats.EarlyWrites++
+		}
+		return faultNone, s.throttleLocked(rq, now, d.until.Sub(now), true)
 	}
 	appW, tenW := windowOf(s.appWrites, appKey), windowOf(s.tenantWrites, rq.tenant)
 	appW.prune(cutoff)
@@ -284,8 +286,8 @@ func (s *Server) throttleLocked(rq *request, now time.Time, wait time.Duration, 
 	rep := errorReply(rq, http.StatusTooManyRequests, CodeTooManyRequests, msg)
 	if h, until := retryAfter(s.raMode, now, wait); h != "" {
 		rep.header.Set("Retry-After", h)
-		if until.After(s.deadline[rq.tenant]) {
-			s.deadline[rq.tenant] = until
+		if d := s.deadline[rq.tenant]; until.After(d.until) {
+			s.deadline[rq.tenant] = retryWindow{given: now, until: until}
 		}
 	}
 	return rep

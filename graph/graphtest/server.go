@@ -26,6 +26,7 @@ type Server struct {
 	raValue  time.Duration
 	dup      DuplicateMode
 	url      string
+	client   *http.Client
 	policies map[string]*policy // "tenant|kind|policy"
 	routeErr map[string]bool    // normalised policy ids
 	missing  map[string]bool    // normalised policy ids
@@ -34,10 +35,15 @@ type Server struct {
 	appWrites, tenantWrites     map[string]*window // "tenant|app", "tenant"
 	appRequests, tenantRequests map[string]*window
 	accepted                    map[string][]time.Time // tenant → accepted write instants
-	deadline                    map[string]time.Time   // tenant → end of the last Retry-After given
+	deadline                    map[string]retryWindow // tenant → the last Retry-After given
 	early                       map[string]int
 	status                      map[int]int
 	stats                       Stats
+}
+
+// retryWindow is a Retry-After given to a tenant: when, and until when.
+type retryWindow struct {
+	given, until time.Time
 }
 
 // policy is the assignment set of one policy, in insertion order.
@@ -100,24 +106,52 @@ func New(cfg Config) *Server {
 // the test ends. It fails the test when cfg is invalid.
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
+	return start(t, cfg, false)
+}
+
+// StartTLS is [Start] over TLS with HTTP/2 enabled. Use [Server.Client],
+// which trusts the certificate. Over HTTP/2 a connection reset fault resets
+// the request's stream rather than the connection.
+func StartTLS(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	return start(t, cfg, true)
+}
+
+func start(t testing.TB, cfg Config, tls bool) *Server {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
-		t.Fatalf("graphtest.Start: %v", err)
+		t.Fatalf("graphtest: start: %v", err)
 	}
 	s := New(cfg)
-	hs := httptest.NewServer(s.Handler())
+	hs := httptest.NewUnstartedServer(s.Handler())
+	if tls {
+		hs.EnableHTTP2 = true
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(hs.Close)
 	s.mu.Lock()
-	s.url = hs.URL
+	s.url, s.client = hs.URL, hs.Client()
 	s.mu.Unlock()
 	return s
 }
 
-// URL is the base URL of a server made by [Start], e.g.
+// URL is the base URL of a server made by [Start] or [StartTLS], e.g.
 // "http://127.0.0.1:41234" (append "/beta/…"); "" for one made by [New].
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.url
+}
+
+// Client returns an HTTP client for a server made by [Start] or
+// [StartTLS] (trusting the TLS certificate); its idle connections are closed
+// when the test ends. nil for a server made by [New].
+func (s *Server) Client() *http.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client
 }
 
 // Handler returns the simulator's HTTP handler, for use with any
@@ -142,7 +176,7 @@ func (s *Server) resetLocked() {
 	s.appRequests = make(map[string]*window)
 	s.tenantRequests = make(map[string]*window)
 	s.accepted = make(map[string][]time.Time)
-	s.deadline = make(map[string]time.Time)
+	s.deadline = make(map[string]retryWindow)
 	s.early = make(map[string]int)
 	s.status = make(map[int]int)
 	s.stats = Stats{}

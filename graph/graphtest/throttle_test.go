@@ -238,3 +238,20 @@ func TestRetryAfterValueOverride(t *testing.T) {
 		t.Errorf("Retry-After %q, want 1.500", a.header.Get("Retry-After"))
 	}
 }
+
+func TestEarlyGrace(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Config{Window: time.Minute, AppWriteLimit: 1, EarlyGrace: time.Hour})
+	c := newClient(t, s, tenA)
+	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
+	mustStatus(t, c.do("POST", path, groupBody(dcType, grp1)), 201)
+	mustStatus(t, c.do("POST", path, groupBody(dcType, grp2)), 429)
+	// Within the grace: throttled again, not counted early.
+	mustStatus(t, c.do("POST", path, groupBody(dcType, grp3)), 429)
+	if got := s.EarlyWrites()[tenA]; got != 0 {
+		t.Errorf("EarlyWrites %d within the grace", got)
+	}
+	if st := s.Stats(); st.Throttled != 2 || st.EarlyWrites != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
