@@ -84,7 +84,8 @@ type pass struct {
 	in      *boundedReader
 	csv     *csv.Reader
 	dec     *csvutil.Decoder
-	header  []string // normalised column names
+	header  []string // normalised column names (placeholders for unknown ones)
+	names   []string // column names as written, trimmed
 	sum     Summary
 	seen    map[[16]byte]int32 // key prefix → first row
 	tenants map[string]struct{}
@@ -173,13 +174,15 @@ func (p *pass) readHeader() error {
 	p.in.recordDone()
 	known := Columns()
 	header := make([]string, len(rec))
+	names := make([]string, len(rec))
 	var unknown, dup []string
 	seen := make(map[string]bool, len(rec))
 	for i, name := range rec {
 		if strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) || hasControl(name) {
 			return &FileError{Row: 1, Err: ErrNotCSV, Detail: "the header holds binary data"}
 		}
-		n := strings.ToLower(strings.TrimSpace(name))
+		names[i] = strings.TrimSpace(name)
+		n := strings.ToLower(names[i])
 		header[i] = n
 		if !slices.Contains(known, n) {
 			unknown = append(unknown, quote(strings.TrimSpace(name)))
@@ -217,7 +220,7 @@ func (p *pass) readHeader() error {
 		}
 		return &FileError{Row: 1, Err: ErrHeader, Detail: detail}
 	}
-	p.header = header
+	p.header, p.names = header, names
 	p.dec, err = csvutil.NewDecoder(p.csv, header...)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
@@ -231,7 +234,7 @@ func (p *pass) checkFields(rec []string) *RowError {
 		if len(f) > MaxFieldLen {
 			col := p.header[i]
 			if strings.HasPrefix(col, "\x00") {
-				col = ""
+				col = p.names[i] // an extra column
 			}
 			return tooLong(col, len(f))
 		}
