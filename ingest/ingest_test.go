@@ -145,7 +145,7 @@ func TestValidateTable(t *testing.T) {
 			want: []RowError{{2, "group_id", "field too long: 5000 bytes (max 4096)"}}, wantValid: 1},
 		{name: "extra field too long", opts: Options{AllowExtraColumns: true},
 			given: "tenant_id,kind,policy_id,target,group_id, Note \n" + strings.TrimSuffix(okRow, "\n") + "," + strings.Repeat("n", 4097) + "\n",
-			want: []RowError{{2, "Note", "field too long: 4097 bytes (max 4096)"}}},
+			want:  []RowError{{2, "Note", "field too long: 4097 bytes (max 4096)"}}},
 		{name: "10 MB field", given: hdr + okRow + tenantA + ",deviceConfigurations," + policyA + ",group," + strings.Repeat("a", 10<<20) + "\n",
 			wantFile: ErrRecordTooLong, wantInFile: "row 3"},
 		{name: "10 MB quoted multi-line field", given: hdr + okRow + tenantA + ",deviceConfigurations," + policyA + ",group,\"" + strings.Repeat("a\n", 5<<20) + "\"\n",
