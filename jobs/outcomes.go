@@ -29,6 +29,21 @@ type Intent struct {
 	Owner   string    `json:"owner"`
 	Attempt int       `json:"attempt"`
 	At      time.Time `json:"at"`
+	// ImportID and Row name the row whose worker wrote the intent: when a
+	// reconcile finds the assignment, that row's write landed (created);
+	// for any other row it is existing.
+	ImportID string `json:"import_id,omitempty"`
+	Row      int    `json:"row,omitempty"`
+	// Settled is true when the last write is known not to have been
+	// applied (throttled, refused, never sent): no reconcile is needed.
+	// The zero value, false, is the safe one: look in Graph first.
+	Settled bool `json:"settled,omitempty"`
+	// The last failed attempt's error, kept across redeliveries so that
+	// the row's final failed record carries it.
+	LastHTTPStatus int    `json:"last_http_status,omitempty"`
+	LastCode       string `json:"last_code,omitempty"`
+	LastMessage    string `json:"last_message,omitempty"`
+	LastRequestID  string `json:"last_request_id,omitempty"`
 }
 
 // Outcome returns the outcome stored for key, and false when there is none.
