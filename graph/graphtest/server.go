@@ -294,8 +294,9 @@ func seedEntry(k *graph.Kind, pid string, a graph.Assignment) (*stored, error) {
 	return &stored{id: assignmentID(pid, t), target: t, intent: a.Intent}, nil
 }
 
-// Assignments returns the assignments of a policy as Graph would list them
-// in beta (kind v1.0-only would not exist; every kind has beta), in order.
+// Assignments returns the assignments of a policy in tenant, in order, as
+// Graph lists them in beta (every kind exists in beta). kind is a registry
+// name; tenant and policy id are matched case-insensitively.
 func (s *Server) Assignments(tenant, kind, policyID string) []graph.Assignment {
 	k, err := graph.LookupKind(kind)
 	if err != nil {
