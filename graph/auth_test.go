@@ -332,3 +332,26 @@ func selfSignedPEM(t *testing.T) []byte {
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k8})...)
 }
+
+// TestCredentialTokensIdentityProviderDown: an unreachable identity
+// provider is a transient failure (nothing reached Graph), not an
+// authorization verdict.
+func TestCredentialTokensIdentityProviderDown(t *testing.T) {
+	t.Parallel()
+	idp := graphtest.NewIdentityProvider(t)
+	opts := idpClientOptions(idp)
+	opts.Cloud.ActiveDirectoryAuthorityHost = "https://127.0.0.1:1/" // nothing listens on port 1
+	opts.Retry.MaxRetries = -1
+	cred, err := azidentity.NewClientSecretCredential(homeTenant, graphtest.DefaultClientID, graphtest.DefaultClientSecret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: opts, AdditionallyAllowedTenants: []string{"*"}, DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := graphtest.Start(t, graphtest.Config{})
+	c := newClient(t, graph.Config{BaseURL: s.URL(), Tokens: graph.NewCredentialTokens(cred, graph.CloudGlobal)})
+	_, err = c.List(context.Background(), tenantOne, graph.V1, kind(t, "deviceConfigurations"), policyID)
+	if ge := asGraphError(t, err); ge.Class != graph.ClassTransient || ge.Ambiguous {
+		t.Errorf("got %+v: %v", ge, err)
+	}
+}

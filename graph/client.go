@@ -301,15 +301,16 @@ func (c *Client) call(ctx context.Context, op, tenant, method, u string, body []
 	return c.send(ctx, op, tenant, method, u, body)
 }
 
-// send performs one HTTP exchange under the per-request timeout.
+// send performs one HTTP exchange, token fetch included, under the
+// per-request timeout.
 func (c *Client) send(ctx context.Context, op, tenant, method, u string, body []byte) (response, *Error) {
 	write := method != http.MethodGet
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	token, err := c.tokens.Token(ctx, tenant)
 	if err != nil {
 		return response{}, tokenError(op, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -379,18 +380,20 @@ func contextError(ctx context.Context, err error) error {
 	return err
 }
 
-// tokenError classifies a token failure: cancellation, network trouble and
-// an identity provider answering 429 or 5xx are transient (nothing was sent
-// to Graph); anything else (bad secret, tenant without consent) is
-// unauthorized.
+// tokenError classifies a token failure: cancellation, an unreachable
+// identity provider and one answering 429 or 5xx are transient (nothing was
+// sent to Graph); anything else (bad secret, tenant without consent, which
+// the identity provider answers with a 4xx) is unauthorized.
 func tokenError(op string, err error) *Error {
 	var ne net.Error
 	if isContextErr(err) || errors.As(err, &ne) {
 		return &Error{Op: op, Class: ClassTransient, Err: err}
 	}
 	var af *azidentity.AuthenticationFailedError
-	if errors.As(err, &af) && af.RawResponse != nil &&
-		(af.RawResponse.StatusCode == http.StatusTooManyRequests || af.RawResponse.StatusCode >= 500) {
+	if errors.As(err, &af) && (af.RawResponse == nil ||
+		af.RawResponse.StatusCode == http.StatusTooManyRequests || af.RawResponse.StatusCode >= 500) {
+		// No answer at all (azidentity flattens network errors into its
+		// message), or a busy identity provider.
 		return &Error{Op: op, Class: ClassTransient, Message: "identity provider unavailable", Err: err}
 	}
 	return &Error{Op: op, Class: ClassUnauthorized, Message: "cannot get a token", Err: err}
