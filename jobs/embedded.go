@@ -34,8 +34,8 @@ type EmbeddedConfig struct {
 	// it. Default false. A single-node server writes every acknowledged
 	// message to the operating system before the ack either way, so a
 	// killed process (kill -9) loses nothing acknowledged; what SyncAlways
-	// adds is surviving a machine or power failure, at a cost in publish
-	// throughput (see the package README / report for the measured cost).
+	// adds is surviving a machine or power failure, at a large cost in
+	// publish throughput (see the package documentation, "Durability").
 	SyncAlways bool
 	// SyncInterval is how often JetStream fsyncs when SyncAlways is off.
 	// Default nats-server's (2 minutes).
