@@ -1,0 +1,105 @@
+package worker
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/bulkassign/bulkassign/graph"
+)
+
+// Error codes of rows failed by the tenant circuit breaker. They are part
+// of the report's contract (column error_code).
+const (
+	// CodeTenantUnauthorized: Graph (or the identity provider) refused the
+	// tenant's token even after a refresh: wrong credential, app not
+	// consented in the tenant, tenant unknown.
+	CodeTenantUnauthorized = "tenant_unauthorized"
+	// CodeForbidden: Graph answered 403: the app lacks the permission the
+	// kind needs in that tenant.
+	CodeForbidden = "forbidden"
+	// CodeDeadlineExceeded: the job kept failing transiently (or being
+	// throttled) until its deadline, and no Graph error was recorded.
+	CodeDeadlineExceeded = "deadline_exceeded"
+	// CodePanic: handling the job panicked until its deadline.
+	CodePanic = "panic"
+)
+
+// breakerCooldown is how long a tripped breaker fails a tenant's rows
+// before letting one through again to see whether an operator fixed the
+// consent (a long-running worker must not need a restart for that).
+const breakerCooldown = 5 * time.Minute
+
+// block is why a tenant (or one permission in it) is blocked.
+type block struct {
+	code    string // CodeTenantUnauthorized or CodeForbidden
+	status  int    // the HTTP status that tripped it (0: token failure)
+	message string // what Graph said, without secrets
+	reqID   string
+	until   time.Time
+}
+
+// breaker is a tenant's circuit breaker. A 401 (after the client's token
+// refresh) blocks the whole tenant; a 403 blocks the permission of the
+// kind that got it (graph.Kind.Permission): a tenant that consented to
+// configuration writes but not app writes keeps its configuration rows.
+// It is safe for concurrent use.
+type breaker struct {
+	mu     sync.Mutex
+	blocks map[string]block // "" = whole tenant; else a permission
+}
+
+// blocked returns the block covering a write of kind k at now, if any.
+func (b *breaker) blocked(k *graph.Kind, now time.Time) (block, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, scope := range []string{"", k.Permission} {
+		if bl, ok := b.blocks[scope]; ok {
+			if now.Before(bl.until) {
+				return bl, true
+			}
+			delete(b.blocks, scope)
+		}
+	}
+	return block{}, false
+}
+
+// trip blocks the tenant (401) or the kind's permission (403) when err
+// calls for it, and returns the block. ok is false for other errors.
+func (b *breaker) trip(k *graph.Kind, err error, now time.Time) (block, bool) {
+	var ge *graph.Error
+	if !errors.As(err, &ge) {
+		return block{}, false
+	}
+	var scope string
+	bl := block{status: ge.StatusCode, reqID: ge.RequestID, until: now.Add(breakerCooldown)}
+	switch {
+	case errors.Is(err, graph.ErrUnauthorized):
+		bl.code = CodeTenantUnauthorized
+		bl.message = "tenant token refused after a refresh: " + ge.Error()
+	case errors.Is(err, graph.ErrForbidden):
+		bl.code, scope = CodeForbidden, k.Permission
+		bl.message = "forbidden (application permission " + k.Permission + " missing or not consented): " + ge.Error()
+	default:
+		return block{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.blocks == nil {
+		b.blocks = make(map[string]block)
+	}
+	b.blocks[scope] = bl
+	return bl, true
+}
+
+// any reports whether anything in the tenant is blocked at now (metrics).
+func (b *breaker) any(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, bl := range b.blocks {
+		if now.Before(bl.until) {
+			return true
+		}
+	}
+	return false
+}

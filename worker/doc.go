@@ -1,0 +1,103 @@
+// Package worker consumes bulkassign's jobs from NATS JetStream and writes
+// them to Microsoft Graph: each valid row created exactly once and
+// reported exactly once, every tenant as close to its write ceiling as
+// Graph allows, whatever the other tenants do.
+//
+// # Fairness and bounded memory
+//
+// Jobs live on one subject per tenant, each with its own durable pull
+// consumer ([jobs.Store.TenantConsumer]). Run polls
+// [jobs.Store.PendingTenants] every DiscoverInterval and starts one runner
+// goroutine per tenant with waiting jobs. A runner holds at most
+// TenantConcurrency messages: it fetches only as many as it has room for,
+// and nothing while its tenant is paused by a Retry-After, so jobs wait in
+// the stream, not in memory (MaxAckPending bounds each consumer too).
+// Memory is bounded by active tenants × TenantConcurrency, not by the
+// number of jobs. A global semaphore bounds the Graph requests in flight
+// (Concurrency); it is held only for the request itself, never while a job
+// waits for its tenant's rate, so a slow or throttled tenant cannot take
+// slots from the others. A runner without work for a while exits; discovery
+// starts it again when jobs arrive. One tenant's 10,000 rows therefore
+// occupy that tenant's runner only, and its throttling pauses only it.
+//
+// # Rate and adaptive throttling
+//
+// Each tenant has a token bucket (golang.org/x/time/rate) of burst 1. A
+// bucket of burst b and rate r admits b + r·W events in any window W, so
+// burst 1 and r = (WriteLimit-1)/WriteWindow never exceed WriteLimit per
+// WriteWindow (Intune: 100 writes per 20 s per app per tenant, 4.95/s).
+// A 429 closes the tenant's gate until its Retry-After (or, without one, an
+// exponential backoff with full jitter over the tenant's 429 streak): every
+// in-flight and queued job of the tenant waits, not only the one that got
+// it, and the runner stops fetching. The rate is cut ×0.5 (floor 0.1/s, at
+// most once per window: one congestion episode is one signal) and climbs
+// back additively with each accepted write. When Graph throttles us while
+// we sent at least half our ceiling, the number of writes it accepted in
+// the trailing window is the limit it enforces now; the ceiling is lowered
+// to 90% of that for 30 windows, then the configured ceiling is probed
+// again. So a configured limit above the real one costs one 429 per
+// episode, not one per sawtooth of plain AIMD. Waits longer than a third of
+// AckWait keep the message alive with InProgress.
+//
+// # Circuit breaker
+//
+// A 401 after the Graph client's token refresh blocks the tenant; a 403
+// blocks the kind's permission in the tenant. Their remaining rows fail at
+// once with error code tenant_unauthorized or forbidden instead of
+// hammering Graph; other tenants continue. After five minutes one job is
+// let through again, so a fixed consent needs no restart.
+//
+// # Effectively-once
+//
+// For each job, in order:
+//
+//  1. An outcome for the key (outcomes bucket) ends it: existing, or the
+//     recorded status when this same import and row recorded it (a crash
+//     between outcome and result).
+//  2. A lease on "key/<key>" ([jobs.Store.Acquire], renewed every third of
+//     LeaseTTL) makes one worker at a time own the key: a duplicate or late
+//     delivery finds it held and comes back later (NakWithDelay), then
+//     finds the outcome. A job whose lease is lost cancels its Graph call.
+//  3. An intent without a settled flag means a write may have landed
+//     (crash, ambiguous answer): the policy is listed fresh and the target
+//     looked for; found is created when the intent was this row's, existing
+//     otherwise. Create kinds otherwise use the policy's set listed once per
+//     import.
+//  4. The intent is written just before the write. A definite answer
+//     settles it; an ambiguous one (5xx, timeout, reset after sending) is
+//     reconciled at once by listing the policy. A 409 to a create is
+//     reconciled the same way and reports existing.
+//  5. The outcome is recorded, then the result, then the message is acked.
+//
+// # Merge kinds
+//
+// Merge jobs of one policy held by a runner join a batch (up to
+// TenantConcurrency jobs, or MergeWindow). The batch leader takes the
+// policy's lock in NATS ("policy/<tenant>/<kind>/<policy>", a lease with
+// TTL, renewed), so merges are serialised across goroutines and processes;
+// lists the set fresh; reports the rows already there; drops inherited
+// policySets entries; sends the full set with /assign; and after an
+// ambiguous answer lists again and reconciles every row of the batch. A
+// create refused with "No method match route template" switches its kind
+// to merge for this worker (logged once) and the job goes through merge at
+// once.
+//
+// # Retries, deadline, poison
+//
+// 429: NakWithDelay until the gate opens. Transient: NakWithDelay with the
+// backoff of the delivery count (a 503's Retry-After when longer). A plain
+// Nak is never used. Retries are bounded by JobDeadline from the message's
+// publish time; the final failed record carries the last error, kept in the
+// intent across redeliveries. A message that is not a valid job is copied
+// to the dead-letter stream and terminated. A panic while handling a job is
+// a failed attempt (NakWithDelay with backoff), counted.
+//
+// # Shutdown
+//
+// When Run's context is cancelled, runners stop fetching; jobs waiting for
+// a gate, a token or a lock are handed back (NakWithDelay 1 s); writes in
+// flight may finish for DrainTimeout, then are cancelled and handed back
+// too (their intents make the next delivery reconcile). Final records use
+// context.WithoutCancel with a timeout. Run returns when every goroutine it
+// started has stopped. [Worker.Abort] is the hard stop.
+package worker
