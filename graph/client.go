@@ -115,6 +115,11 @@ func NewClient(cfg Config) (*Client, error) {
 	}, nil
 }
 
+// NewHTTPClient returns the client [NewClient] uses by default, for callers
+// that wrap its Transport (e.g. with metrics) and pass it as
+// Config.HTTPClient.
+func NewHTTPClient() *http.Client { return newHTTPClient() }
+
 // newHTTPClient is the default client: many idle connections per host (one
 // process writes to one Graph host for many tenants), HTTP/2 when the
 // server offers it, bounded dial and handshake, no redirects (a redirect

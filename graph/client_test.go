@@ -466,3 +466,19 @@ func TestStaticToken(t *testing.T) {
 		t.Errorf("empty static token: %v", err)
 	}
 }
+
+func TestNewHTTPClient(t *testing.T) {
+	t.Parallel()
+	hc := graph.NewHTTPClient()
+	defer hc.CloseIdleConnections()
+	tr, ok := hc.Transport.(*http.Transport)
+	if !ok || tr.MaxIdleConnsPerHost < 64 || !tr.ForceAttemptHTTP2 || tr.TLSHandshakeTimeout == 0 {
+		t.Errorf("transport not tuned: %+v", hc.Transport)
+	}
+	if hc.CheckRedirect == nil || hc.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
+		t.Error("the default client follows redirects")
+	}
+	if hc == graph.NewHTTPClient() {
+		t.Error("NewHTTPClient shares one client")
+	}
+}
