@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+func cmdIngest(ctx context.Context, env *environment, args []string) error {
+	var (
+		nats  natsOptions
+		ing   ingestOptions
+		logs  logOptions
+		wait  bool
+		quiet bool
+	)
+	fs := newFlagSet("ingest", "FILE|-", "Validate FILE and enqueue it as an import in NATS; workers (bulkassign serve) process it.\nWith --wait, follow it until every row has a result (exit as run does).")
+	nats.register(fs)
+	ing.register(fs, true)
+	logs.register(fs)
+	fs.BoolVar(&wait, "wait", false, "wait until every row has a result, showing progress")
+	fs.BoolVar(&quiet, "quiet", false, "no progress output")
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: exitUsage, err: errors.New("ingest takes one FILE (or - for standard input)")}
+	}
+	log, err := logs.logger(env)
+	if err != nil {
+		return err
+	}
+	src, err := openSource(env, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer src.cleanup()
+	b, err := nats.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	imp, err := enqueue(ctx, env, b, src, &ing)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "import %s: %d rows enqueued (%d jobs, %d invalid, %d duplicate)\n", imp.ID, imp.Rows, imp.Jobs, imp.Invalid, imp.Duplicates)
+	if !wait {
+		return nil
+	}
+	if err := waitImport(ctx, env, b.store, imp, quiet); err != nil {
+		return err
+	}
+	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, defaultReportPath(src.name, "csv"), "csv", quiet)
+}

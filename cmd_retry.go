@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulkassign/bulkassign/jobs"
+)
+
+func cmdRetry(ctx context.Context, env *environment, args []string) error {
+	var (
+		nats  natsOptions
+		logs  logOptions
+		wait  bool
+		quiet bool
+	)
+	fs := newFlagSet("retry", "IMPORT", "Re-enqueue the failed rows of IMPORT as a new import (same row numbers); workers process it.\nWith --wait, follow it to the end and write its report.")
+	nats.register(fs)
+	logs.register(fs)
+	fs.BoolVar(&wait, "wait", false, "wait until every retried row has a result")
+	fs.BoolVar(&quiet, "quiet", false, "no progress output")
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: exitUsage, err: errors.New("retry takes one IMPORT")}
+	}
+	log, err := logs.logger(env)
+	if err != nil {
+		return err
+	}
+	b, err := nats.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	orig, err := b.store.Import(ctx, fs.Arg(0))
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("import %q: %w", fs.Arg(0), err)}
+	}
+	imp, err := retryImport(ctx, b.store, orig)
+	if err != nil {
+		return err
+	}
+	if imp.Rows == 0 {
+		fmt.Fprintf(env.stdout, "import %s has no failed rows to retry\n", orig.ID)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "import %s: %d failed rows of %s re-enqueued\n", imp.ID, imp.Rows, orig.ID)
+	if !wait {
+		return nil
+	}
+	if err := waitImport(ctx, env, b.store, imp, quiet); err != nil {
+		return err
+	}
+	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, imp.ID+".report.csv", "csv", quiet)
+}
+
+// retryImport enqueues the failed rows of orig as a new import.
+func retryImport(ctx context.Context, store *jobs.Store, orig jobs.Import) (jobs.Import, error) {
+	results, err := store.Results(ctx, orig.ID)
+	if err != nil {
+		return jobs.Import{}, err
+	}
+	imp := jobs.Import{
+		ID: jobs.NewImportID(), Name: "retry of " + orig.ID, Source: orig.Source, SHA256: orig.SHA256,
+		Created: time.Now().UTC(),
+	}
+	var retry []jobs.Job
+	tenants := map[string]bool{}
+	for _, r := range results {
+		if r.Status != jobs.StatusFailed || r.Job == nil {
+			continue
+		}
+		j := *r.Job
+		j.ImportID = imp.ID
+		retry = append(retry, j)
+		if !tenants[j.Tenant] {
+			tenants[j.Tenant] = true
+			imp.Tenants = append(imp.Tenants, j.Tenant)
+		}
+	}
+	imp.Rows, imp.Jobs = len(retry), len(retry)
+	if len(retry) == 0 {
+		return imp, nil
+	}
+	if err := store.PutImport(ctx, imp); err != nil {
+		return imp, err
+	}
+	pub := store.NewPublisher(1024)
+	for _, j := range retry {
+		if err := pub.Publish(ctx, j); err != nil {
+			return imp, err
+		}
+	}
+	if _, err := pub.Flush(ctx); err != nil {
+		return imp, err
+	}
+	imp.Enqueued = true
+	return imp, store.PutImport(ctx, imp)
+}

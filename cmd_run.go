@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/metrics"
+	"github.com/bulkassign/bulkassign/worker"
+)
+
+// runFlags are run's flags (demo reuses them).
+type runFlags struct {
+	nats    natsOptions
+	graph   graphOptions
+	work    workerOptions
+	ing     ingestOptions
+	log     logOptions
+	report  string
+	format  string
+	metrics string
+	quiet   bool
+}
+
+func cmdRun(ctx context.Context, env *environment, args []string) error {
+	var f runFlags
+	fs := newFlagSet("run", "FILE|-", "Validate FILE, enqueue it, process every row against Graph and write the per-row report.\nRun it again after a crash to finish the rest; run it again after it finished to check (rows report existing).")
+	f.nats.register(fs)
+	f.graph.register(fs)
+	f.work.register(fs)
+	f.ing.register(fs, true)
+	f.log.register(fs)
+	fs.StringVar(&f.report, "report", "", "report file (default FILE.report.csv; - for standard output)")
+	fs.StringVar(&f.format, "format", "csv", "report format: csv or json")
+	fs.StringVar(&f.metrics, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address while running (e.g. :9090)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: exitUsage, err: errors.New("run takes one FILE (or - for standard input)")}
+	}
+	log, err := f.log.logger(env)
+	if err != nil {
+		return err
+	}
+	src, err := openSource(env, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer src.cleanup()
+	if f.report == "" {
+		f.report = defaultReportPath(src.name, f.format)
+	}
+	return runPipeline(ctx, env, &f, src, log)
+}
+
+func defaultReportPath(name, format string) string {
+	if name == "-" {
+		name = "stdin"
+	}
+	return name + ".report." + format
+}
+
+// runPipeline is run's body: backend, enqueue, worker, wait, report.
+func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source, log *slog.Logger) error {
+	if f.format != "csv" && f.format != "json" {
+		return fmt.Errorf("%w: --format %q (csv or json)", errUsage, f.format)
+	}
+	m, reg, err := newMetrics()
+	if err != nil {
+		return err
+	}
+	client, err := f.graph.client(env, m.InstrumentTransport)
+	if err != nil {
+		return err
+	}
+	b, err := f.nats.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	m.WatchQueueDepth(b.store.PendingTenants)
+
+	imp, err := enqueue(ctx, env, b, src, &f.ing)
+	if err != nil {
+		return err
+	}
+	if !f.quiet {
+		fmt.Fprintf(env.stderr, "import %s: %d rows (%d jobs, %d invalid, %d duplicate)\n", imp.ID, imp.Rows, imp.Jobs, imp.Invalid, imp.Duplicates)
+	}
+
+	w, err := worker.New(b.store, client, f.work.config(log, m))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	// The worker gets its own context, cancelled when the import is done or
+	// on a soft stop (then it drains); a hard stop (second signal) aborts it.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	var workErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		workErr = runWorker(workCtx, env.hard, w)
+	}()
+	if f.metrics != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := metrics.Serve(workCtx, f.metrics, metrics.Handler(reg, nil), log); err != nil {
+				log.Error("metrics server", slog.Any("error", err))
+			}
+		}()
+	}
+
+	waitErr := waitImport(ctx, env, b.store, imp, f.quiet)
+	stopWork()
+	wg.Wait()
+	if waitErr != nil {
+		return waitErr
+	}
+	if workErr != nil && !errors.Is(workErr, context.Canceled) {
+		return workErr
+	}
+	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, f.report, f.format, f.quiet)
+}
+
+// waitImport blocks until every row of imp has a result, showing progress.
+func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, quiet bool) error {
+	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminalWriter(env.stderr), quiet)
+	defer p.stop()
+	watchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	complete := make(chan struct{})
+	var once sync.Once
+	seen := 0
+	errc := make(chan error, 1)
+	go func() {
+		errc <- store.WatchResults(watchCtx, imp.ID, func(r jobs.Result) {
+			seen++
+			p.add(r.Status)
+			if seen >= imp.Rows {
+				once.Do(func() { close(complete) })
+			}
+		})
+	}()
+	if imp.Rows == 0 {
+		once.Do(func() { close(complete) })
+	}
+	select {
+	case <-complete:
+		cancel()
+		<-errc
+		return nil
+	case err := <-errc:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("watch results: %w", err)
+	case <-ctx.Done():
+		cancel()
+		<-errc
+		return ctx.Err()
+	}
+}
+
+func isTerminalWriter(w any) bool { return isTerminal(w) }
+
+// finishReport writes the report and the summary, and returns the exit
+// status: 0 when every row is created/existing/duplicate, 1 otherwise.
+func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, path, format string, quiet bool) error {
+	results, err := store.Results(ctx, imp.ID)
+	if err != nil {
+		return err
+	}
+	if err := writeReportFile(env, path, format, results); err != nil {
+		return err
+	}
+	counts := map[jobs.Status]int{}
+	for _, r := range results {
+		counts[r.Status]++
+	}
+	var parts []string
+	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid} {
+		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
+	}
+	fmt.Fprintf(env.stdout, "import %s: %d rows: %s\n", imp.ID, len(results), strings.Join(parts, ", "))
+	if path != "-" {
+		fmt.Fprintf(env.stdout, "report: %s\n", path)
+	}
+	if counts[jobs.StatusFailed] > 0 || counts[jobs.StatusInvalid] > 0 {
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+func writeReportFile(env *environment, path, format string, results []jobs.Result) error {
+	if path == "-" {
+		return jobs.WriteReport(env.stdout, format, results)
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := jobs.WriteReport(f, format, results); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write report: %w", err)
+	}
+	return os.Rename(tmp, path)
+}

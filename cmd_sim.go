@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bulkassign/bulkassign/graph/graphtest"
+)
+
+// simOptions configure the Graph simulator (sim and demo).
+type simOptions struct {
+	window      time.Duration
+	appWrites   int
+	retryAfter  string
+	faultRate   float64
+	resetAfter  float64
+	resetBefore float64
+	throttle    float64
+	latency     time.Duration
+	seed        int64
+}
+
+func (o *simOptions) register(fs *flag.FlagSet, prefix string) {
+	fs.DurationVar(&o.window, prefix+"window", 20*time.Second, "simulator: throttling window")
+	fs.IntVar(&o.appWrites, prefix+"write-limit", 100, "simulator: writes per window per app per tenant (the tenant limit is twice that)")
+	fs.StringVar(&o.retryAfter, prefix+"retry-after", "seconds", "simulator: Retry-After on 429: seconds, fractional, date or absent")
+	fs.Float64Var(&o.faultRate, prefix+"fault-rate", 0, "simulator: fraction of writes answered 503/504")
+	fs.Float64Var(&o.resetAfter, prefix+"reset-after-rate", 0, "simulator: fraction of writes applied and then the connection reset")
+	fs.Float64Var(&o.resetBefore, prefix+"reset-before-rate", 0, "simulator: fraction of writes whose connection is reset before applying")
+	fs.Float64Var(&o.throttle, prefix+"throttle-rate", 0, "simulator: fraction of writes answered 429 at random")
+	fs.DurationVar(&o.latency, prefix+"latency", 0, "simulator: added latency per request (with jitter of half as much)")
+	fs.Int64Var(&o.seed, prefix+"seed", 1, "simulator: random seed of fault choices")
+}
+
+func (o *simOptions) config(log *slog.Logger) (graphtest.Config, error) {
+	modes := map[string]graphtest.RetryAfterMode{
+		"seconds": graphtest.RetryAfterSeconds, "fractional": graphtest.RetryAfterFractional,
+		"date": graphtest.RetryAfterDate, "absent": graphtest.RetryAfterAbsent,
+	}
+	mode, ok := modes[o.retryAfter]
+	if !ok {
+		return graphtest.Config{}, fmt.Errorf("%w: retry-after %q (seconds, fractional, date or absent)", errUsage, o.retryAfter)
+	}
+	return graphtest.Config{
+		Window:             o.window,
+		AppWriteLimit:      o.appWrites,
+		TenantWriteLimit:   2 * o.appWrites,
+		AppRequestLimit:    10 * o.appWrites,
+		TenantRequestLimit: 20 * o.appWrites,
+		RetryAfter:         mode,
+		FaultRate:          o.faultRate,
+		ResetAfterRate:     o.resetAfter,
+		ResetBeforeRate:    o.resetBefore,
+		ThrottleRate:       o.throttle,
+		RetryAfterMin:      time.Second,
+		RetryAfterMax:      3 * time.Second,
+		Latency:            o.latency,
+		Jitter:             o.latency / 2,
+		Seed:               o.seed,
+		Logger:             log,
+	}, nil
+}
+
+// startSim serves a simulator on addr until ctx is done; it returns the
+// base URL and a function that waits for the server to stop.
+func startSim(ctx context.Context, addr string, cfg graphtest.Config, log *slog.Logger) (string, *graphtest.Server, func() error, error) {
+	sim := graphtest.New(cfg)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%w: listen %s: %v", errUsage, addr, err)
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutCtx); err != nil {
+			log.Warn("simulator shutdown", slog.Any("error", err))
+		}
+	}()
+	wait := func() error {
+		<-stopped
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+	return "http://" + ln.Addr().String(), sim, wait, nil
+}
+
+func cmdSim(ctx context.Context, env *environment, args []string) error {
+	var (
+		o      simOptions
+		logs   logOptions
+		listen string
+	)
+	fs := newFlagSet("sim", "", "Serve the Graph simulator (assignments for every registry kind, Intune-like throttling, faults) until stopped.\nPoint bulkassign at it with --graph-url and BULKASSIGN_GRAPH_TOKEN=anything.")
+	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "listen address")
+	o.register(fs, "")
+	logs.register(fs)
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := logs.logger(env)
+	if err != nil {
+		return err
+	}
+	cfg, err := o.config(log)
+	if err != nil {
+		return err
+	}
+	url, _, wait, err := startSim(ctx, listen, cfg, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "Graph simulator listening on %s (Ctrl-C to stop)\n", url)
+	if err := wait(); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/bulkassign/bulkassign/jobs"
+)
+
+func cmdStatus(ctx context.Context, env *environment, args []string) error {
+	var (
+		nats natsOptions
+		logs logOptions
+	)
+	fs := newFlagSet("status", "[IMPORT]", "Show every import (or one) with its rows by status, and the jobs waiting per tenant.")
+	nats.register(fs)
+	logs.register(fs)
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return &exitError{code: exitUsage, err: errors.New("status takes at most one IMPORT")}
+	}
+	log, err := logs.logger(env)
+	if err != nil {
+		return err
+	}
+	b, err := nats.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	var imps []jobs.Import
+	if fs.NArg() == 1 {
+		imp, err := b.store.Import(ctx, fs.Arg(0))
+		if err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("import %q: %w", fs.Arg(0), err)}
+		}
+		imps = []jobs.Import{imp}
+	} else if imps, err = b.store.Imports(ctx); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IMPORT\tNAME\tCREATED\tROWS\tDONE\tCREATED\tEXISTING\tDUPLICATE\tFAILED\tINVALID\tSTATE")
+	for _, imp := range imps {
+		results, err := b.store.Results(ctx, imp.ID)
+		if err != nil {
+			return err
+		}
+		c := map[jobs.Status]int{}
+		for _, r := range results {
+			c[r.Status]++
+		}
+		state := "running"
+		switch {
+		case !imp.Enqueued:
+			state = "enqueueing"
+		case len(results) >= imp.Rows:
+			state = "done"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", imp.ID, imp.Name, imp.Created.Format("2006-01-02 15:04:05"),
+			imp.Rows, len(results), c[jobs.StatusCreated], c[jobs.StatusExisting], c[jobs.StatusDuplicate], c[jobs.StatusFailed], c[jobs.StatusInvalid], state)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	pending, err := b.store.PendingTenants(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		fmt.Fprintln(env.stdout, "\nwaiting jobs per tenant:")
+		for t, n := range pending {
+			fmt.Fprintf(env.stdout, "  %s\t%d\n", t, n)
+		}
+	}
+	return nil
+}

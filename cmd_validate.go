@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+func cmdValidate(ctx context.Context, env *environment, args []string) error {
+	var o ingestOptions
+	fs := newFlagSet("validate", "FILE|-", "Check FILE as run and ingest would, without enqueueing anything. Exit 0 when every row is valid, 2 otherwise.")
+	o.register(fs, false)
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: exitUsage, err: errors.New("validate takes one FILE (or - for standard input)")}
+	}
+	src, err := openSource(env, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer src.cleanup()
+	sum, err := validateSource(ctx, env, src, o.options(""))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "%s: %d rows valid (%d assignments, %d duplicate rows), tenants: %d\n", src.name, sum.Rows, sum.Valid, sum.Duplicates, len(sum.Tenants))
+	return nil
+}

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulkassign/bulkassign/graph/graphtest"
+)
+
+// e2e is a test bundle: a simulator, a data directory and a way to run
+// bulkassign commands in-process against them.
+type e2e struct {
+	t       *testing.T
+	sim     *graphtest.Server
+	dir     string
+	dataDir string
+}
+
+func newE2E(t *testing.T, cfg graphtest.Config) *e2e {
+	t.Helper()
+	dir := t.TempDir()
+	return &e2e{t: t, sim: graphtest.Start(t, cfg), dir: dir, dataDir: filepath.Join(dir, "data")}
+}
+
+// run runs a bulkassign command with the bundle's simulator and data dir,
+// and returns its exit code, stdout and stderr.
+func (e *e2e) run(args ...string) (int, string, string) {
+	e.t.Helper()
+	var stdout, stderr bytes.Buffer
+	vars := map[string]string{
+		"BULKASSIGN_GRAPH_TOKEN": "e2e-token",
+		"BULKASSIGN_GRAPH_URL":   e.sim.URL(),
+		"BULKASSIGN_DATA_DIR":    e.dataDir,
+		"BULKASSIGN_NATS_PORT":   "-1",
+		"BULKASSIGN_QUIET":       "true",
+	}
+	env := &environment{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
+	code := realMain(args, env)
+	return code, stdout.String(), stderr.String()
+}
+
+// csvRow is one row of a generated import.
+type csvRow struct {
+	tenant, kind, policy, target, group, intent, version string
+}
+
+func (r csvRow) fields() []string {
+	return []string{r.tenant, r.kind, r.policy, r.target, r.group, r.intent, r.version}
+}
+
+// writeCSV writes rows under the header the generated files use.
+func (e *e2e) writeCSV(name string, rows []csvRow, extra ...[]string) string {
+	e.t.Helper()
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"tenant_id", "kind", "policy_id", "target", "group_id", "intent", "api_version"})
+	for _, r := range rows {
+		_ = w.Write(r.fields())
+	}
+	for _, x := range extra {
+		_ = w.Write(x)
+	}
+	w.Flush()
+	path := filepath.Join(e.dir, name)
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+func guid(r *rand.Rand) string {
+	b := make([]byte, 16)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// genRows makes tenants×perTenant distinct rows across create kinds
+// (deviceConfigurations, configurationPolicies) and merge kinds
+// (deviceCompliancePolicies, mobileApps).
+func genRows(seed uint64, tenants, perTenant int) []csvRow {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var rows []csvRow
+	for t := 0; t < tenants; t++ {
+		tenant := guid(r)
+		policies := map[string][]string{}
+		for _, k := range []string{"deviceConfigurations", "configurationPolicies", "deviceCompliancePolicies", "mobileApps"} {
+			policies[k] = []string{guid(r), guid(r)}
+		}
+		for i := 0; i < perTenant; i++ {
+			row := csvRow{tenant: tenant, target: "group", group: guid(r)}
+			switch i % 10 {
+			case 0, 1, 2, 3, 4, 5:
+				row.kind = "deviceConfigurations"
+			case 6, 7:
+				row.kind, row.version = "configurationPolicies", "beta"
+			case 8:
+				row.kind = "deviceCompliancePolicies"
+			case 9:
+				row.kind, row.intent = "mobileApps", "required"
+			}
+			row.policy = policies[row.kind][i%2]
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// readReport parses a CSV report into maps keyed by column.
+func readReport(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "row,tenant_id,kind,policy_id,target,group_id,status,assignment_id,http_status,error_code,error_message,attempts,key"
+	if got := strings.Join(recs[0], ","); got != want {
+		t.Fatalf("report header\n got %s\nwant %s", got, want)
+	}
+	var out []map[string]string
+	for _, rec := range recs[1:] {
+		m := map[string]string{}
+		for i, c := range recs[0] {
+			m[c] = rec[i]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// assertSimHas checks that the simulator holds every row's assignment
+// exactly once.
+func (e *e2e) assertSimHas(rows []csvRow) {
+	e.t.Helper()
+	type pol struct{ tenant, kind, policy string }
+	want := map[pol]map[string]bool{}
+	for _, r := range rows {
+		p := pol{r.tenant, r.kind, r.policy}
+		if want[p] == nil {
+			want[p] = map[string]bool{}
+		}
+		want[p][strings.ToLower(r.group)] = true
+	}
+	for p, groups := range want {
+		got := e.sim.Assignments(p.tenant, p.kind, p.policy)
+		seen := map[string]int{}
+		for _, a := range got {
+			seen[strings.ToLower(a.Target.GroupID)]++
+		}
+		for g := range groups {
+			if seen[g] != 1 {
+				e.t.Errorf("%s %s %s: group %s assigned %d times, want 1", p.tenant, p.kind, p.policy, g, seen[g])
+			}
+		}
+		if len(got) != len(groups) {
+			e.t.Errorf("%s %s %s: %d assignments, want %d", p.tenant, p.kind, p.policy, len(got), len(groups))
+		}
+	}
+}
+
+func fastSim() graphtest.Config {
+	return graphtest.Config{Window: time.Second, AppWriteLimit: 60, TenantWriteLimit: 120, AppRequestLimit: 600, TenantRequestLimit: 1200}
+}
+
+var fastWorker = []string{"--write-limit", "60", "--write-window", "1s"}
+
+// TestRunEndToEnd: 3 tenants × 200 rows across create and merge kinds are
+// created exactly once with a complete report; a re-run writes nothing and
+// reports every row existing.
+func TestRunEndToEnd(t *testing.T) {
+	e := newE2E(t, fastSim())
+	rows := genRows(1, 3, 200)
+	path := e.writeCSV("big.csv", rows)
+
+	code, out, errOut := e.run(append([]string{"run"}, append(fastWorker, path)...)...)
+	if code != 0 {
+		t.Fatalf("run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	report := readReport(t, path+".report.csv")
+	if len(report) != len(rows) {
+		t.Fatalf("report has %d rows, want %d", len(report), len(rows))
+	}
+	for i, r := range report {
+		if r["row"] != strconv.Itoa(i+2) {
+			t.Fatalf("report row %d is %s, want %d (sorted by row)", i, r["row"], i+2)
+		}
+		if r["status"] != "created" || r["assignment_id"] == "" || r["key"] == "" {
+			t.Fatalf("row %s: %v", r["row"], r)
+		}
+		src := rows[i]
+		if r["tenant_id"] != src.tenant || r["policy_id"] != src.policy || r["group_id"] != src.group {
+			t.Fatalf("row %s does not match its source: %v vs %v", r["row"], r, src)
+		}
+	}
+	e.assertSimHas(rows)
+	st := e.sim.Stats()
+	if st.DuplicateCreates != 0 {
+		t.Errorf("duplicate creates: %d", st.DuplicateCreates)
+	}
+	if st.CreatesApplied != len(rows) {
+		t.Errorf("creates applied %d, want %d", st.CreatesApplied, len(rows))
+	}
+	if !strings.Contains(out, "created 600") {
+		t.Errorf("summary: %s", out)
+	}
+
+	// Run again: nothing new, every row existing.
+	writes := e.sim.Stats().Writes
+	code, out, errOut = e.run(append([]string{"run"}, append(fastWorker, path)...)...)
+	if code != 0 {
+		t.Fatalf("re-run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	for _, r := range readReport(t, path+".report.csv") {
+		if r["status"] != "existing" {
+			t.Fatalf("re-run row %s: status %s, want existing", r["row"], r["status"])
+		}
+	}
+	if got := e.sim.Stats().Writes; got != writes {
+		t.Errorf("re-run made %d writes, want 0", got-writes)
+	}
+}
+
+// TestRunInvalidAndDuplicates: invalid rows stop the import (exit 2,
+// nothing written) unless --skip-invalid (exit 1, rows reported invalid);
+// duplicate rows are reported with the row they repeat.
+func TestRunInvalidAndDuplicates(t *testing.T) {
+	e := newE2E(t, fastSim())
+	rows := genRows(2, 1, 20)
+	dup := rows[3]
+	dup.group = strings.ToUpper(dup.group)
+	dup.target = "#microsoft.graph.groupAssignmentTarget"
+	bad := []string{rows[0].tenant, "deviceConfigurations", rows[0].policy, "group", "not-a-guid", "", ""}
+	path := e.writeCSV("mixed.csv", append(rows, dup), bad)
+
+	code, _, errOut := e.run(append([]string{"run"}, append(fastWorker, path)...)...)
+	if code != 2 {
+		t.Fatalf("run with an invalid row: exit %d, want 2\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "row 23") || !strings.Contains(errOut, "group_id") {
+		t.Errorf("error output does not name row 23 and column group_id:\n%s", errOut)
+	}
+	if w := e.sim.Stats().Writes; w != 0 {
+		t.Fatalf("%d writes after a refused file", w)
+	}
+
+	code, out, errOut := e.run(append([]string{"run", "--skip-invalid"}, append(fastWorker, path)...)...)
+	if code != 1 {
+		t.Fatalf("run --skip-invalid: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	report := readReport(t, path+".report.csv")
+	if len(report) != 22 {
+		t.Fatalf("report rows %d, want 22", len(report))
+	}
+	statuses := map[string]string{}
+	for _, r := range report {
+		statuses[r["row"]] = r["status"]
+	}
+	if statuses["22"] != "duplicate" || statuses["23"] != "invalid" {
+		t.Errorf("row 22 %q (want duplicate), row 23 %q (want invalid)", statuses["22"], statuses["23"])
+	}
+	for row := 2; row <= 21; row++ {
+		if s := statuses[strconv.Itoa(row)]; s != "created" {
+			t.Errorf("row %d: %s", row, s)
+		}
+	}
+	e.assertSimHas(rows)
+}
+
+// TestRun429Storm: 30% of writes answered 429 with Retry-After 1–3 s, on
+// top of window throttling: every row lands once, no tenant went over its
+// window, and no write came before a Retry-After ran out.
+func TestRun429Storm(t *testing.T) {
+	cfg := fastSim()
+	cfg.ThrottleRate = 0.3
+	cfg.RetryAfterMin, cfg.RetryAfterMax = time.Second, 3*time.Second
+	// Writes already on the wire when a 429 comes back cannot honour it:
+	// those sent within EarlyGrace of it are not counted as early.
+	cfg.EarlyGrace = 100 * time.Millisecond
+	e := newE2E(t, cfg)
+	rows := genRows(3, 3, 40)
+	path := e.writeCSV("storm.csv", rows)
+	code, out, errOut := e.run(append([]string{"run"}, append(fastWorker, path)...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	e.assertSimHas(rows)
+	st := e.sim.Stats()
+	if st.Throttled == 0 {
+		t.Fatal("the storm throttled nothing: the test tests nothing")
+	}
+	if st.EarlyWrites != 0 {
+		t.Errorf("%d writes before their tenant's Retry-After ran out", st.EarlyWrites)
+	}
+	for tenant, n := range e.sim.MaxWritesInWindow() {
+		if n > cfg.AppWriteLimit {
+			t.Errorf("tenant %s: %d writes in one window, limit %d", tenant, n, cfg.AppWriteLimit)
+		}
+	}
+}
+
+// TestValidateCommand: exit 0 on a good file, 2 with row/column/reason on a
+// bad one; unknown command and bad flags exit 2.
+func TestValidateCommand(t *testing.T) {
+	e := newE2E(t, fastSim())
+	good := e.writeCSV("good.csv", genRows(4, 1, 5))
+	if code, out, errOut := e.run("validate", good); code != 0 || !strings.Contains(out, "5 rows valid") {
+		t.Fatalf("validate good: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bad := e.writeCSV("bad.csv", nil, []string{"contoso.onmicrosoft.com", "noSuchKind", "6b0d549b-6f03-675a-1600-a35a099950d8", "group", "ae97ba94-d0ed-a82f-8f6d-05584ef8aa38", "", ""})
+	code, _, errOut := e.run("validate", bad)
+	if code != 2 || !strings.Contains(errOut, "row 2") || !strings.Contains(errOut, "kind") {
+		t.Fatalf("validate bad: exit %d\n%s", code, errOut)
+	}
+	if code, _, _ := e.run("frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	if code, _, _ := e.run("run", "--no-such-flag", good); code != 2 {
+		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+	if code, _, _ := e.run("run", "--help"); code != 0 {
+		t.Errorf("--help: exit %d, want 0", code)
+	}
+}
