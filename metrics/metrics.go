@@ -18,12 +18,20 @@ const (
 	maxLabelLen  = 128
 )
 
-// Attempt outcomes accepted by [Metrics.JobAttempt]; anything else is counted
-// as "other".
+// Attempt outcomes accepted by [Metrics.JobAttempt]: Graph answers and error
+// classes, row statuses for attempts that settle a row, and the worker's own
+// verdicts. Anything else is counted as "other", which keeps the label
+// bounded.
 var attemptOutcomes = map[string]bool{
+	// Graph answers and error classes.
 	"created": true, "existing": true, "throttled": true, "transient": true,
 	"ambiguous": true, "permanent": true, "unauthorized": true, "forbidden": true,
 	"route_not_supported": true, "reconciled": true,
+	// Row statuses a settled attempt may carry.
+	"duplicate": true, "failed": true, "invalid": true,
+	// Worker verdicts.
+	"error": true, "panic": true, "blocked": true, "deadline": true,
+	"handed_back": true, "held": true,
 }
 
 // Row statuses accepted by [Metrics.RowFinished] (the jobs.Status values);
@@ -186,8 +194,9 @@ func (m *Metrics) RowFinished(tenant, kind, status string) {
 // JobAttempt counts one Graph write attempt by outcome
 // (bulkassign_job_attempts_total{tenant,outcome}). outcome is one of created,
 // existing, throttled, transient, ambiguous, permanent, unauthorized,
-// forbidden, route_not_supported, reconciled; anything else counts as
-// "other".
+// forbidden, route_not_supported, reconciled, duplicate, failed, invalid,
+// error, panic, blocked, deadline, handed_back or held; anything else counts
+// as "other".
 func (m *Metrics) JobAttempt(tenant, outcome string) {
 	if m == nil {
 		return

@@ -182,6 +182,12 @@ func TestRecording(t *testing.T) {
 			want: 1,
 		},
 		{
+			name: "attempt worker verdict",
+			call: func(m *Metrics) { m.JobAttempt("t1", "handed_back") },
+			read: func(m *Metrics) prometheus.Collector { return m.attempts.WithLabelValues("t1", "handed_back") },
+			want: 1,
+		},
+	{
 			name: "attempt unknown outcome folds to other",
 			call: func(m *Metrics) { m.JobAttempt("t1", "/deviceManagement/xyz") },
 			read: func(m *Metrics) prometheus.Collector { return m.attempts.WithLabelValues("t1", "other") },
