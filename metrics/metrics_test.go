@@ -187,7 +187,7 @@ func TestRecording(t *testing.T) {
 			read: func(m *Metrics) prometheus.Collector { return m.attempts.WithLabelValues("t1", "handed_back") },
 			want: 1,
 		},
-	{
+		{
 			name: "attempt unknown outcome folds to other",
 			call: func(m *Metrics) { m.JobAttempt("t1", "/deviceManagement/xyz") },
 			read: func(m *Metrics) prometheus.Collector { return m.attempts.WithLabelValues("t1", "other") },
