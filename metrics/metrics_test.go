@@ -12,13 +12,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// newTest returns Metrics on a fresh registry.
+// newTest returns Metrics on a fresh pedantic registry.
 func newTest(t *testing.T) (*Metrics, *prometheus.Registry) {
 	t.Helper()
+	return newBench(t)
+}
+
+// newBench is newTest for any testing.TB.
+func newBench(tb testing.TB) (*Metrics, *prometheus.Registry) {
+	tb.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	m, err := New(reg)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		tb.Fatalf("New: %v", err)
 	}
 	return m, reg
 }
