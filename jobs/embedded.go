@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,6 +17,17 @@ import (
 // ErrEmbeddedStart is wrapped by [StartEmbedded] when the server could not
 // start (port in use, unusable data directory, JetStream not enabled).
 var ErrEmbeddedStart = errors.New("embedded nats-server did not start")
+
+// ErrDataDirLocked is wrapped (with [ErrEmbeddedStart]) when another
+// embedded server, in this or another process, already uses the data
+// directory: two servers writing one JetStream store would corrupt it.
+var ErrDataDirLocked = errors.New("data directory in use by another embedded nats-server")
+
+// errLocked is returned by lockFile when the lock is held elsewhere.
+var errLocked = errors.New("locked")
+
+// lockFileName is the lock file StartEmbedded holds in DataDir.
+const lockFileName = "bulkassign.lock"
 
 // EmbeddedConfig configures an in-process nats-server with JetStream.
 type EmbeddedConfig struct {
@@ -50,6 +63,7 @@ type EmbeddedConfig struct {
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
 	srv  *server.Server
+	lock *os.File
 	once sync.Once
 }
 
@@ -57,7 +71,9 @@ type Embedded struct {
 // cfg.DataDir and waits until it accepts connections. It installs no signal
 // handlers (the caller owns shutdown) and its fatal errors never exit the
 // process: they make StartEmbedded return an error wrapping
-// [ErrEmbeddedStart] instead.
+// [ErrEmbeddedStart] instead. It creates DataDir if needed and locks it
+// (file "bulkassign.lock") until Shutdown; a second server on the same
+// directory fails with [ErrDataDirLocked].
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("%w: DataDir is required", ErrEmbeddedStart)
@@ -81,8 +97,13 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		SyncAlways:   cfg.SyncAlways,
 		SyncInterval: cfg.SyncInterval,
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("%w: %w", ErrEmbeddedStart, err)
 	}
 	sl := newServerLogger(log)
@@ -90,7 +111,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	srv.SetLoggerV2(sl, log.Enabled(ctx, slog.LevelDebug), log.Enabled(ctx, levelTrace), false)
 
 	srv.Start()
-	e := &Embedded{srv: srv}
+	e := &Embedded{srv: srv, lock: lock}
 	if err := e.waitReady(sl, timeout); err != nil {
 		e.Shutdown()
 		return nil, err
@@ -133,7 +154,28 @@ func (e *Embedded) Shutdown() {
 	e.once.Do(func() {
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
+		_ = e.lock.Close() // closing releases the lock
 	})
+}
+
+// lockDataDir creates dir if needed and locks its lock file.
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbeddedStart, err)
+	}
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbeddedStart, err)
+	}
+	if err := lockFile(f); err != nil {
+		_ = f.Close()
+		if errors.Is(err, errLocked) {
+			return nil, fmt.Errorf("%w: %w: %s", ErrEmbeddedStart, ErrDataDirLocked, dir)
+		}
+		return nil, fmt.Errorf("%w: lock %s: %w", ErrEmbeddedStart, path, err)
+	}
+	return f, nil
 }
 
 // levelTrace is the slog level of nats-server's protocol trace: below

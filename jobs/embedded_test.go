@@ -174,3 +174,21 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestEmbeddedDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	first := startServer(t, dir)
+	_, err := StartEmbedded(EmbeddedConfig{DataDir: dir, Port: -1})
+	if !errors.Is(err, ErrDataDirLocked) || !errors.Is(err, ErrEmbeddedStart) {
+		t.Fatalf("second server on one DataDir: %v, want ErrDataDirLocked", err)
+	}
+	// The first is unharmed; after it stops the directory is free again.
+	nc := connect(t, first)
+	if _, err := Open(testCtx(t), nc, Config{}); err != nil {
+		t.Fatalf("first server after the refused second: %v", err)
+	}
+	nc.Close()
+	first.Shutdown()
+	second := startServer(t, dir)
+	second.Shutdown()
+}

@@ -1,0 +1,8 @@
+//go:build !unix && !windows
+
+package jobs
+
+import "os"
+
+// lockFile is a no-op where the platform has no file locks (wasm, plan9).
+func lockFile(*os.File) error { return nil }
