@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -195,4 +196,34 @@ func benchPublish(b *testing.B, s *Store) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+func TestPublishConcurrent(t *testing.T) {
+	b := setup(t, Config{})
+	ctx := testCtx(t)
+	p := b.store.NewPublisher(32)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 250 {
+				n := g*1000 + i
+				if err := p.Publish(ctx, testJob("contoso.onmicrosoft.com", "imp1", n+2, n)); err != nil {
+					t.Errorf("Publish: %v", err)
+					return
+				}
+			}
+		})
+	}
+	// A Flush racing the publishers must neither hang nor fail.
+	if _, err := p.Flush(ctx); err != nil {
+		t.Fatalf("Flush during publishing: %v", err)
+	}
+	wg.Wait()
+	st, err := p.Flush(ctx)
+	if err != nil || st.Acked != 1000 || st.Duplicates != 0 {
+		t.Fatalf("Flush = %+v, %v, want 1000 acked", st, err)
+	}
+	if got := streamMsgs(t, b.store.jobs); got != 1000 {
+		t.Fatalf("stream holds %d, want 1000", got)
+	}
 }
