@@ -65,14 +65,15 @@ func (b *breaker) blocked(k *graph.Kind, now time.Time) (block, bool) {
 }
 
 // trip blocks the tenant (401) or the kind's permission (403) when err
-// calls for it, and returns the block. ok is false for other errors.
-func (b *breaker) trip(k *graph.Kind, err error, now time.Time) (block, bool) {
+// calls for it, and returns the block; tripped is false when the scope was
+// already blocked (jobs in flight when it tripped).
+func (b *breaker) trip(k *graph.Kind, err error, now time.Time) (bl block, tripped bool) {
 	var ge *graph.Error
 	if !errors.As(err, &ge) {
 		return block{}, false
 	}
 	var scope string
-	bl := block{status: ge.StatusCode, reqID: ge.RequestID, until: now.Add(breakerCooldown)}
+	bl = block{status: ge.StatusCode, reqID: ge.RequestID, until: now.Add(breakerCooldown)}
 	switch {
 	case errors.Is(err, graph.ErrUnauthorized):
 		bl.code = CodeTenantUnauthorized
@@ -87,6 +88,9 @@ func (b *breaker) trip(k *graph.Kind, err error, now time.Time) (block, bool) {
 	defer b.mu.Unlock()
 	if b.blocks == nil {
 		b.blocks = make(map[string]block)
+	}
+	if cur, ok := b.blocks[scope]; ok && now.Before(cur.until) {
+		return cur, false
 	}
 	b.blocks[scope] = bl
 	return bl, true

@@ -166,15 +166,11 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 	if h.rc.soft.Err() != nil {
 		return handBack(handBackDelay, "handed_back")
 	}
-	// 1. A key with an outcome is never written again.
-	if v, ok, err := h.outcome(); err != nil || ok {
-		return v
-	}
-	// 2. A blocked tenant fails fast.
+	// 1. A blocked tenant fails fast.
 	if bl, ok := h.t.brk.blocked(h.kind, time.Now()); ok {
 		return h.blockedVerdict(bl)
 	}
-	// 3. One worker at a time owns the key.
+	// 2. One worker at a time owns the key.
 	lease, err := w.store.Acquire(h.ctx, "key/"+job.Key, h.owner, w.cfg.LeaseTTL)
 	if errors.Is(err, jobs.ErrHeld) {
 		return handBack(heldDelay+time.Duration(rand.Int64N(int64(heldDelay))), "held")
@@ -189,11 +185,12 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 		defer c()
 		_ = lease.Release(ctx)
 	}()
-	// 4. Someone may have finished the key between our check and the lease.
+	// 3. A key with an outcome is never written again. (Read under the
+	// lease: whoever wrote it had released the lease after recording it.)
 	if v, ok, err := h.outcome(); err != nil || ok {
 		return v
 	}
-	// 5. An unsettled intent: a write may have landed.
+	// 4. An unsettled intent: a write may have landed.
 	in, ok, err := w.store.Intent(h.ctx, job.Key)
 	if err != nil {
 		return h.infra("read intent", err)
@@ -367,10 +364,12 @@ func (h *handling) classify(err error, wrote bool) verdict {
 		v.setError(err)
 		return v
 	case errors.Is(err, graph.ErrUnauthorized), errors.Is(err, graph.ErrForbidden):
-		bl, _ := h.t.brk.trip(h.kind, err, time.Now())
-		h.w.m.SetTenantBlocked(h.t.name, true)
-		h.log.Error("tenant blocked: failing its rows fast", slog.String("code", bl.code),
-			slog.String("permission", h.kind.Permission), slog.Any("error", err))
+		bl, tripped := h.t.brk.trip(h.kind, err, time.Now())
+		if tripped {
+			h.w.m.SetTenantBlocked(h.t.name, true)
+			h.log.Error("tenant blocked: failing its rows fast", slog.String("code", bl.code),
+				slog.String("permission", h.kind.Permission), slog.Duration("for", breakerCooldown), slog.Any("error", err))
+		}
 		return h.blockedVerdict(bl)
 	case errors.Is(err, graph.ErrTransient):
 		delay := backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64())
@@ -507,9 +506,6 @@ func (h *handling) finish(v verdict) {
 				w.logInfra("put outcome", err)
 				h.nak(handBackDelay, "handed_back")
 				return
-			}
-			if h.hasIntent {
-				_ = w.store.DeleteIntent(ctx, job.Key) // the outcome supersedes it
 			}
 		}
 		r := jobs.ResultFor(job, v.status)

@@ -67,11 +67,17 @@ func setup(t *testing.T, o opts) *bundle {
 		t.Fatalf("jobs.Open: %v", err)
 	}
 	b.sim = graphtest.Start(t, o.sim)
-	hc := b.sim.Client()
+	// httptest's client keeps 2 idle connections per host: with dozens of
+	// concurrent calls nearly every request would dial. Keep a pool, as
+	// the production client does.
+	tr := b.sim.Client().Transport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	var rt http.RoundTripper = tr
 	if o.transport != nil {
-		hc = &http.Client{Transport: o.transport(hc.Transport)}
-		t.Cleanup(hc.CloseIdleConnections)
+		rt = o.transport(tr)
 	}
+	hc := &http.Client{Transport: rt}
+	t.Cleanup(tr.CloseIdleConnections)
 	tokens := o.tokens
 	if tokens == nil {
 		tokens = graph.StaticToken("test-token")
@@ -198,6 +204,11 @@ func (b *bundle) waitResults(importID string, n int, timeout time.Duration) []jo
 	b.t.Helper()
 	var rs []jobs.Result
 	waitFor(b.t, timeout, fmt.Sprintf("%d results of %s", n, importID), func() bool {
+		// The count is one stream-info request; read the records only
+		// once there are enough of them.
+		if c, err := b.store.ResultCount(context.Background(), importID); err != nil || c < uint64(n) {
+			return false
+		}
 		var err error
 		rs, err = b.store.Results(context.Background(), importID)
 		if err != nil {
