@@ -18,6 +18,8 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		work        workerOptions
 		logs        logOptions
 		metricsAddr string
+		subject     string
+		ing         ingestOptions
 	)
 	fs := newFlagSet("serve", "", "Run workers against NATS until stopped: every import enqueued by bulkassign ingest (or retry) is processed.\nServes /metrics, /healthz and /readyz. SIGINT/SIGTERM drains (--drain-timeout); a second signal stops at once.")
 	nats.register(fs)
@@ -25,6 +27,8 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	work.register(fs)
 	logs.register(fs)
 	fs.StringVar(&metricsAddr, "metrics-addr", ":9090", "address of /metrics, /healthz and /readyz (empty: none)")
+	fs.StringVar(&subject, "submit-subject", "bulkassign.submit", "NATS subject answering queue messages (one JSON object, or an array, with the CSV column names) with an import id; empty: none")
+	fs.StringVar(&ing.tenant, "tenant", "", "tenant (GUID or domain) for queue messages without tenant_id")
 	logs.level = "info"
 	if err := env.parse(fs, args); err != nil {
 		return err
@@ -75,7 +79,15 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 			}
 		}()
 	}
-	log.Info("serving", slog.String("version", version))
+	if subject != "" {
+		sub := &submitter{store: b.store, m: m, log: log, opts: ing.options("")}
+		qs, err := sub.subscribe(workCtx, b.nc, subject)
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", subject, err)
+		}
+		defer func() { _ = qs.Unsubscribe() }()
+	}
+	log.Info("serving", slog.String("version", version), slog.String("submit_subject", subject))
 	err = runWorker(workCtx, env.hard, w)
 	stopWork()
 	wg.Wait()

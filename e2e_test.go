@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
@@ -43,7 +44,7 @@ func (e *e2e) run(args ...string) (int, string, string) {
 		"BULKASSIGN_QUIET":       "true",
 	}
 	env := &environment{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
-	code := realMain(args, env)
+	code := realMain(context.Background(), args, env)
 	return code, stdout.String(), stderr.String()
 }
 

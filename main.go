@@ -50,11 +50,12 @@ func commands() []command {
 }
 
 func main() {
-	os.Exit(realMain(os.Args[1:], &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
+	os.Exit(realMain(context.Background(), os.Args[1:], &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
 }
 
-// realMain runs one command and returns the process exit code.
-func realMain(args []string, env *environment) int {
+// realMain runs one command and returns the process exit code. Cancelling
+// ctx is a soft stop, like the first signal.
+func realMain(ctx context.Context, args []string, env *environment) int {
 	stdout, stderr := env.stdout, env.stderr
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
@@ -77,7 +78,7 @@ func realMain(args []string, env *environment) int {
 	}
 
 	// First SIGINT/SIGTERM: soft stop (drain). Second: hard stop.
-	soft, stopSoft := context.WithCancel(context.Background())
+	soft, stopSoft := context.WithCancel(ctx)
 	defer stopSoft()
 	hard, stopHard := context.WithCancel(context.Background())
 	defer stopHard()
