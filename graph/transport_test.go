@@ -71,15 +71,6 @@ func postURL(base string) string {
 	return base + "/beta/deviceManagement/deviceConfigurations/" + validGUID + "/assignments"
 }
 
-func mustGraphError(t *testing.T, err error) *Error {
-	t.Helper()
-	var ge *Error
-	if !errors.As(err, &ge) {
-		t.Fatalf("error %v (%T) is not a *graph.Error", err, err)
-	}
-	return ge
-}
-
 func TestTransportConnectionRefused(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
