@@ -45,8 +45,9 @@ type block struct {
 // configuration writes but not app writes keeps its configuration rows.
 // It is safe for concurrent use.
 type breaker struct {
-	mu     sync.Mutex
-	blocks map[string]block // "" = whole tenant; else a permission
+	mu         sync.Mutex
+	blocks     map[string]block // "" = whole tenant; else a permission
+	wasBlocked bool             // a block was set and not yet reported cooled
 }
 
 // blocked returns the block covering a write of kind k at now, if any.
@@ -93,17 +94,24 @@ func (b *breaker) trip(k *graph.Kind, err error, now time.Time) (bl block, tripp
 		return cur, false
 	}
 	b.blocks[scope] = bl
+	b.wasBlocked = true
 	return bl, true
 }
 
-// any reports whether anything in the tenant is blocked at now (metrics).
-func (b *breaker) any(now time.Time) bool {
+// cooled reports, once, that the last block expired: the tenant is no
+// longer blocked anywhere.
+func (b *breaker) cooled(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, bl := range b.blocks {
-		if now.Before(bl.until) {
-			return true
-		}
+	if !b.wasBlocked {
+		return false
 	}
-	return false
+	for scope, bl := range b.blocks {
+		if now.Before(bl.until) {
+			return false
+		}
+		delete(b.blocks, scope)
+	}
+	b.wasBlocked = false
+	return true
 }

@@ -166,11 +166,7 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 	if h.rc.soft.Err() != nil {
 		return handBack(handBackDelay, "handed_back")
 	}
-	// 1. A blocked tenant fails fast.
-	if bl, ok := h.t.brk.blocked(h.kind, time.Now()); ok {
-		return h.blockedVerdict(bl)
-	}
-	// 2. One worker at a time owns the key.
+	// 1. One worker at a time owns the key.
 	lease, err := w.store.Acquire(h.ctx, "key/"+job.Key, h.owner, w.cfg.LeaseTTL)
 	if errors.Is(err, jobs.ErrHeld) {
 		return handBack(heldDelay+time.Duration(rand.Int64N(int64(heldDelay))), "held")
@@ -185,10 +181,14 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 		defer c()
 		_ = lease.Release(ctx)
 	}()
-	// 3. A key with an outcome is never written again. (Read under the
+	// 2. A key with an outcome is never written again. (Read under the
 	// lease: whoever wrote it had released the lease after recording it.)
 	if v, ok, err := h.outcome(); err != nil || ok {
 		return v
+	}
+	// 3. A blocked tenant fails fast.
+	if bl, ok := h.t.blocked(h.kind); ok {
+		return h.blockedVerdict(bl)
 	}
 	// 4. An unsettled intent: a write may have landed.
 	in, ok, err := w.store.Intent(h.ctx, job.Key)
@@ -197,6 +197,11 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 	}
 	h.intent, h.hasIntent, h.inDoubt = in, ok, ok && !in.Settled
 	if time.Now().After(h.deadline) {
+		if h.inDoubt { // one last look: the write may have landed
+			if a, found, err := h.reconcile(); err == nil && found {
+				return done(h.reconciledStatus(), a.ID, 200)
+			}
+		}
 		return h.deadlineFailure()
 	}
 	if w.strategy(h.kind) == graph.StrategyMerge {

@@ -226,10 +226,17 @@ func (m *mergeRun) run() {
 			res, _ = m.list(ctx)
 		}
 		for _, it := range pending {
-			a, _ := findDirect(res, it.h.job.Assignment())
-			if slices.Contains(adds, it) {
+			a, found := findDirect(res, it.h.job.Assignment())
+			switch {
+			case res != nil && !found:
+				// Graph accepted the set but does not list the target:
+				// not created. Retry; the intent makes it look first.
+				m.deliver(it, verdict{kind: vRetry, label: "transient", httpStatus: status,
+					message: "assign succeeded but the returned set lacks the target",
+					delay:   backoff(it.h.attempt, baseBackoff, w.cfg.MaxBackoff, rand.Float64())})
+			case slices.Contains(adds, it):
 				m.deliver(it, done(jobs.StatusCreated, a.ID, status))
-			} else {
+			default:
 				m.deliver(it, done(jobs.StatusExisting, a.ID, status))
 			}
 		}

@@ -92,6 +92,10 @@ func TestMergeRace(t *testing.T) {
 	if st.CreatesApplied != len(all) {
 		t.Fatalf("%d creates applied, want %d", st.CreatesApplied, len(all))
 	}
+	// One policy, up to TenantConcurrency rows per /assign.
+	if st.Writes > len(all)/2 {
+		t.Errorf("%d /assign writes for %d rows of one policy: merges were not batched", st.Writes, len(all))
+	}
 }
 
 // TestDuplicateDeliveries: the same row published twice (two message ids)

@@ -308,3 +308,14 @@ func (t *tenant) recordWrite(err error) {
 		t.wrote(false)
 	}
 }
+
+// blocked returns the breaker's block for a write of kind k, clearing the
+// tenant's blocked gauge once every block has cooled down.
+func (t *tenant) blocked(k *graph.Kind) (block, bool) {
+	now := time.Now()
+	bl, ok := t.brk.blocked(k, now)
+	if !ok && t.brk.cooled(now) {
+		t.w.m.SetTenantBlocked(t.name, false)
+	}
+	return bl, ok
+}
