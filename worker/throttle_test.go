@@ -7,7 +7,11 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/bulkassign/bulkassign/graph"
 )
+
+var graphErr429 = graph.Error{Class: graph.ClassThrottled, Op: "create", StatusCode: 429, RetryAfter: 2 * time.Second, HasRetryAfter: true}
 
 func TestCeilingRate(t *testing.T) {
 	t.Parallel()
@@ -174,11 +178,8 @@ func TestSlidingCount(t *testing.T) {
 func TestGateHoldsEveryJob(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		w, err := New(nilStore{}, nilGraph{}, Config{WriteLimit: 11, WriteWindow: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tn := newTenant(w, "t")
+		cfg := Config{WriteLimit: 11, WriteWindow: time.Second}.withDefaults()
+		tn := newTenant(&Worker{cfg: cfg, log: cfg.Logger, m: cfg.Metrics}, "t")
 		start := time.Now()
 		tn.throttled(&graphErr429)
 		got := make(chan time.Duration, 3)
