@@ -26,7 +26,7 @@ const (
 )
 
 // breakerCooldown is how long a tripped breaker fails a tenant's rows
-// before letting one through again to see whether an operator fixed the
+// before letting them through again to see whether an operator fixed the
 // consent (a long-running worker must not need a restart for that).
 const breakerCooldown = 5 * time.Minute
 

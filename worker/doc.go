@@ -36,38 +36,43 @@
 // the trailing window is the limit it enforces now; the ceiling is lowered
 // to 90% of that for 30 windows, then the configured ceiling is probed
 // again. So a configured limit above the real one costs one 429 per
-// episode, not one per sawtooth of plain AIMD. Waits longer than a third of
-// AckWait keep the message alive with InProgress.
+// episode, not one per sawtooth of plain AIMD. While a job is held, its
+// message gets InProgress every third of AckWait, so no wait (a
+// Retry-After, a policy lock, a slow call) lets AckWait expire.
 //
 // # Circuit breaker
 //
 // A 401 after the Graph client's token refresh blocks the tenant; a 403
 // blocks the kind's permission in the tenant. Their remaining rows fail at
 // once with error code tenant_unauthorized or forbidden instead of
-// hammering Graph; other tenants continue. After five minutes one job is
-// let through again, so a fixed consent needs no restart.
+// hammering Graph; other tenants continue. The block lifts after five
+// minutes: the next jobs try Graph again (and trip it again if consent is
+// still missing), so a fixed consent needs no restart.
 //
 // # Effectively-once
 //
 // For each job, in order:
 //
-//  1. An outcome for the key (outcomes bucket) ends it: existing, or the
-//     recorded status when this same import and row recorded it (a crash
-//     between outcome and result).
-//  2. A lease on "key/<key>" ([jobs.Store.Acquire], renewed every third of
+//  1. A lease on "key/<key>" ([jobs.Store.Acquire], renewed every third of
 //     LeaseTTL) makes one worker at a time own the key: a duplicate or late
 //     delivery finds it held and comes back later (NakWithDelay), then
 //     finds the outcome. A job whose lease is lost cancels its Graph call.
-//  3. An intent without a settled flag means a write may have landed
+//  2. An outcome for the key (outcomes bucket, read under the lease) ends
+//     it: existing, or the recorded status when this same import and row
+//     recorded it (a crash between outcome and result). A key with an
+//     outcome is never written again.
+//  3. A blocked tenant fails the row here, without calling Graph.
+//  4. An intent without the settled flag means a write may have landed
 //     (crash, ambiguous answer): the policy is listed fresh and the target
 //     looked for; found is created when the intent was this row's, existing
 //     otherwise. Create kinds otherwise use the policy's set listed once per
-//     import.
-//  4. The intent is written just before the write. A definite answer
+//     import (and kept up to date with our own creates).
+//  5. The intent is written just before the write. A definite answer
 //     settles it; an ambiguous one (5xx, timeout, reset after sending) is
 //     reconciled at once by listing the policy. A 409 to a create is
 //     reconciled the same way and reports existing.
-//  5. The outcome is recorded, then the result, then the message is acked.
+//  6. The outcome is recorded, then the result, then the message is acked;
+//     the lease is released last.
 //
 // # Merge kinds
 //
