@@ -86,6 +86,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "demo: Graph simulator at %s (%d writes per %s per tenant, %.0f%% faults), embedded NATS in %s\n",
 		url, sim.appWrites, sim.window, 100*(sim.faultRate+sim.resetAfter), dataDir)
+	fmt.Fprintln(env.stdout, "demo: the example CSV has 5 invalid and 3 duplicate rows on purpose; they are reported, the rest is created")
 	start := time.Now()
 	err = runPipeline(ctx, &demoEnv, &f, &source{path: csvPath, name: csvPath, cleanup: func() {}}, log)
 	var ee *exitError

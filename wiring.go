@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,12 +58,18 @@ func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, err
 	url := o.url
 	if url == "" {
 		emb, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: o.dataDir, Host: o.host, Port: o.port, Logger: log})
-		if err != nil {
+		switch {
+		case errors.Is(err, jobs.ErrDataDirLocked) && o.port > 0:
+			// Another bulkassign (run, serve) owns this store: use its server.
+			url = fmt.Sprintf("nats://%s", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
+			log.Debug("data directory in use; connecting to its embedded server", slog.String("url", url))
+		case err != nil:
 			return nil, fmt.Errorf("start embedded NATS: %w", err)
+		default:
+			b.emb = emb
+			url = emb.ClientURL()
+			log.Debug("embedded NATS started", slog.String("url", url), slog.String("data_dir", o.dataDir))
 		}
-		b.emb = emb
-		url = emb.ClientURL()
-		log.Debug("embedded NATS started", slog.String("url", url), slog.String("data_dir", o.dataDir))
 	}
 	nc, err := nats.Connect(url,
 		nats.Name("bulkassign"),

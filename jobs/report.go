@@ -14,8 +14,25 @@ var ReportColumns = []string{
 	"assignment_id", "http_status", "error_code", "error_message", "attempts", "key",
 }
 
+// reportRow is one row of a JSON report: the CSV report's columns.
+type reportRow struct {
+	Row          int    `json:"row"`
+	Tenant       string `json:"tenant_id"`
+	Kind         string `json:"kind"`
+	PolicyID     string `json:"policy_id"`
+	Target       string `json:"target"`
+	GroupID      string `json:"group_id"`
+	Status       Status `json:"status"`
+	AssignmentID string `json:"assignment_id"`
+	HTTPStatus   int    `json:"http_status"`
+	ErrorCode    string `json:"error_code"`
+	ErrorMessage string `json:"error_message"`
+	Attempts     int    `json:"attempts"`
+	Key          string `json:"key"`
+}
+
 // WriteReport writes results as CSV (ReportColumns) or JSON (an array of
-// Result objects), in the order given.
+// objects with the same fields), in the order given.
 func WriteReport(w io.Writer, format string, results []Result) error {
 	switch format {
 	case "csv":
@@ -38,12 +55,17 @@ func WriteReport(w io.Writer, format string, results []Result) error {
 		cw.Flush()
 		return cw.Error()
 	case "json":
+		rows := make([]reportRow, len(results))
+		for i, r := range results {
+			rows[i] = reportRow{
+				Row: r.Row, Tenant: r.Tenant, Kind: r.Kind, PolicyID: r.PolicyID, Target: r.Target, GroupID: r.GroupID,
+				Status: r.Status, AssignmentID: r.AssignmentID, HTTPStatus: r.HTTPStatus, ErrorCode: r.ErrorCode,
+				ErrorMessage: r.ErrorMessage, Attempts: r.Attempts, Key: r.Key,
+			}
+		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if results == nil {
-			results = []Result{}
-		}
-		return enc.Encode(results)
+		return enc.Encode(rows)
 	}
 	return fmt.Errorf("unknown report format %q (csv or json)", format)
 }

@@ -1,0 +1,72 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"slices"
+	"testing"
+)
+
+// TestWriteReport pins the report's columns (a public contract) in both
+// formats and checks that internal fields stay out of them.
+func TestWriteReport(t *testing.T) {
+	j := Job{Key: "k1", ImportID: "imp", Row: 2, Tenant: "contoso.onmicrosoft.com", Kind: "deviceConfigurations",
+		PolicyID: "6b0d549b-6f03-675a-1600-a35a099950d8", Target: "group", GroupID: "ae97ba94-d0ed-a82f-8f6d-05584ef8aa38", APIVersion: "v1.0"}
+	created := ResultFor(j, StatusCreated)
+	created.AssignmentID, created.HTTPStatus, created.Attempts = "6b0d549b_ae97ba94", 201, 1
+	failed := ResultFor(j, StatusFailed)
+	failed.Row, failed.HTTPStatus, failed.ErrorCode, failed.ErrorMessage, failed.Attempts = 3, 403, "forbidden", `a "quoted", message`, 2
+	results := []Result{created, failed}
+
+	var b bytes.Buffer
+	if err := WriteReport(&b, "csv", results); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"row", "tenant_id", "kind", "policy_id", "target", "group_id", "status", "assignment_id", "http_status", "error_code", "error_message", "attempts", "key"},
+		{"2", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "created", "6b0d549b_ae97ba94", "201", "", "", "1", "k1"},
+		{"3", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "failed", "", "403", "forbidden", `a "quoted", message`, "2", "k1"},
+	}
+	for i := range want {
+		if !slices.Equal(recs[i], want[i]) {
+			t.Errorf("csv line %d\n got %q\nwant %q", i, recs[i], want[i])
+		}
+	}
+
+	b.Reset()
+	if err := WriteReport(&b, "json", results); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b.Bytes(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("json rows %d", len(rows))
+	}
+	for _, r := range rows {
+		if len(r) != len(ReportColumns) {
+			t.Errorf("json row has %d fields, want the %d report columns: %v", len(r), len(ReportColumns), r)
+		}
+		for _, c := range ReportColumns {
+			if _, ok := r[c]; !ok {
+				t.Errorf("json row lacks %q", c)
+			}
+		}
+	}
+	if rows[1]["error_code"] != "forbidden" || rows[1]["http_status"] != float64(403) {
+		t.Errorf("json row 2: %v", rows[1])
+	}
+	b.Reset()
+	if err := WriteReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
+		t.Errorf("empty json report %q, %v", b.String(), err)
+	}
+	if err := WriteReport(&b, "xml", results); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
