@@ -39,7 +39,7 @@ type PublishStats struct {
 // "existing"); keeping an assignment from being written twice across
 // imports is the outcomes bucket's job, not the stream's.
 type Publisher struct {
-	js  jetstream.JetStream
+	s   *Store
 	sem chan struct{}
 
 	mu      sync.Mutex
@@ -50,29 +50,40 @@ type Publisher struct {
 }
 
 // NewPublisher returns a Publisher with at most maxInFlight unacknowledged
-// publishes (values below 1 mean 256).
+// publishes (values below 1 mean 256). A Publisher holds no resources
+// between publishes and needs no Close.
 func (s *Store) NewPublisher(maxInFlight int) *Publisher {
 	if maxInFlight < 1 {
 		maxInFlight = 256
 	}
-	p := &Publisher{sem: make(chan struct{}, maxInFlight)}
-	// A JetStream handle of its own, so the ack callbacks see only this
-	// publisher's messages. jetstream.New fails only on invalid options.
-	js, err := jetstream.New(s.js.Conn(),
-		jetstream.WithPublishAsyncMaxPending(maxInFlight),
+	return &Publisher{s: s, sem: make(chan struct{}, maxInFlight)}
+}
+
+// maxPublishPending bounds the Store-wide unacknowledged async publishes;
+// each Publisher bounds its own well below it.
+const maxPublishPending = 1 << 16
+
+// newPublishHandle returns the Store's async publishing handle. Publishers
+// share it rather than each making (and cleaning up) its own: nats.go's
+// CleanupPublisher can strand the handle's reconnect goroutine on a nil
+// channel when it runs right after the first publish (nats.go v1.55
+// jetstream/publish.go resetPendingAcksOnReconnect), a goroutine leak per
+// Publisher. The shared handle's goroutine ends when the connection closes.
+func (s *Store) newPublishHandle(nc *nats.Conn) (jetstream.JetStream, error) {
+	return jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(maxPublishPending),
 		jetstream.WithPublishAsyncTimeout(s.cfg.PublishAckTimeout),
-		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, _ *nats.Msg, ack *jetstream.PubAck) {
-			p.done(nil, ack.Duplicate)
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+			if p, ok := s.pubs.LoadAndDelete(m); ok {
+				p.(*Publisher).done(nil, ack.Duplicate)
+			}
 		}),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			p.done(fmt.Errorf("%w %s: %w", ErrPublish, m.Header.Get(jetstream.MsgIDHeader), err), false)
+			if p, ok := s.pubs.LoadAndDelete(m); ok {
+				p.(*Publisher).done(fmt.Errorf("%w %s: %w", ErrPublish, m.Header.Get(jetstream.MsgIDHeader), err), false)
+			}
 		}),
 	)
-	if err != nil {
-		p.err = fmt.Errorf("%w: %w", ErrPublish, err)
-	}
-	p.js = js
-	return p
 }
 
 // Publish validates j and publishes it to its tenant's subject without
@@ -111,10 +122,13 @@ func (p *Publisher) Publish(ctx context.Context, j Job) error {
 	p.pending++
 	p.mu.Unlock()
 
-	// The ack may arrive (and call done) before PublishMsgAsync returns;
-	// pending was counted first, so that is fine.
-	if _, err := p.js.PublishMsgAsync(msg); err != nil {
-		p.done(fmt.Errorf("%w: row %d: %w", ErrPublish, j.Row, err), false)
+	// The ack may arrive (and call done) before PublishMsgAsync returns:
+	// the message is registered and pending counted first.
+	p.s.pubs.Store(msg, p)
+	if _, err := p.s.pubJS.PublishMsgAsync(msg); err != nil {
+		if _, ok := p.s.pubs.LoadAndDelete(msg); ok {
+			p.done(fmt.Errorf("%w: row %d: %w", ErrPublish, j.Row, err), false)
+		}
 		return p.firstErr()
 	}
 	return nil
@@ -152,17 +166,11 @@ func (p *Publisher) firstErr() error {
 
 // Flush waits until every publish so far is acknowledged or failed, or ctx
 // is done. It returns the totals since the Publisher was created and the
-// first failure. When nothing is in flight it also releases the
-// publisher's reply subscription (re-created by the next Publish), so a
-// flushed Publisher holds no resources.
+// first failure.
 func (p *Publisher) Flush(ctx context.Context) (PublishStats, error) {
 	for {
 		p.mu.Lock()
 		if p.pending == 0 {
-			// Nothing in flight and no Publish between counting and
-			// sending (it counts under mu first): safe to release the
-			// reply subscription; no callback can be pending.
-			p.js.CleanupPublisher()
 			st, err := p.stats, p.err
 			p.mu.Unlock()
 			return st, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
 )
 
 func streamMsgs(t testing.TB, s jetstream.Stream) uint64 {
@@ -226,4 +227,35 @@ func TestPublishConcurrent(t *testing.T) {
 	if got := streamMsgs(t, b.store.jobs); got != 1000 {
 		t.Fatalf("stream holds %d, want 1000", got)
 	}
+}
+
+// TestPublishersLeaveNothingBehind: many short-lived Publishers (serve makes
+// one per queue message) share the Store's publishing handle, so none
+// leaves a goroutine or subscription behind once flushed.
+func TestPublishersLeaveNothingBehind(t *testing.T) {
+	b := setup(t, Config{})
+	ctx := testCtx(t)
+	warm := b.store.NewPublisher(1)
+	if err := warm.Publish(ctx, testJob("contoso.onmicrosoft.com", "warm", 2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := warm.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := goleak.IgnoreCurrent()
+	subs := b.nc.NumSubscriptions()
+	for i := range 100 {
+		p := b.store.NewPublisher(4)
+		if err := p.Publish(ctx, testJob("contoso.onmicrosoft.com", "short", i+2, i+1)); err != nil {
+			t.Fatal(err)
+		}
+		st, err := p.Flush(ctx)
+		if err != nil || st.Acked != 1 {
+			t.Fatalf("publisher %d: %+v, %v", i, st, err)
+		}
+	}
+	if got := b.nc.NumSubscriptions(); got != subs {
+		t.Errorf("subscriptions %d after 100 publishers, %d before", got, subs)
+	}
+	goleak.VerifyNone(t, before)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -123,6 +124,12 @@ type Store struct {
 	cfg Config
 	log *slog.Logger
 
+	// pubJS publishes every Publisher's jobs asynchronously: one handle
+	// (one reply subscription) for the Store's life, whose ack callbacks
+	// find their Publisher in pubs (*nats.Msg → *Publisher).
+	pubJS jetstream.JetStream
+	pubs  sync.Map
+
 	jobs, results, dead                jetstream.Stream
 	outcomes, intents, leases, imports jetstream.KeyValue
 }
@@ -143,6 +150,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("jobs: open: %w", err)
 	}
 	s := &Store{js: js, cfg: cfg, log: cfg.Logger}
+	if s.pubJS, err = s.newPublishHandle(nc); err != nil {
+		return nil, fmt.Errorf("jobs: open: %w", err)
+	}
 
 	streams := []struct {
 		dst *jetstream.Stream

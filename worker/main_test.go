@@ -20,15 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// nats.go v1.55 race, not ours: the first async publish starts
-		// resetPendingAcksOnReconnect, which reads js.publisher.connStatusCh
-		// under a lock once it runs; jobs.Publisher.Flush calls
-		// CleanupPublisher, which sets that field to nil. When Flush wins
-		// (seen under -race), the goroutine receives from a nil channel
-		// forever. It holds nothing; see jetstream/publish.go:565.
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // bundle is what the integration tests share: an embedded nats-server
