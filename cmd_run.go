@@ -81,6 +81,7 @@ func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source
 	if err != nil {
 		return err
 	}
+	f.nats.intentsMaxAge = f.work.intentsMaxAge()
 	b, err := f.nats.open(ctx, log)
 	if err != nil {
 		return err

@@ -49,6 +49,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	nats.intentsMaxAge = work.intentsMaxAge()
 	b, err := nats.open(ctx, log)
 	if err != nil {
 		return err

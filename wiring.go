@@ -32,6 +32,9 @@ type natsOptions struct {
 	port     int
 	replicas int
 	ackWait  time.Duration
+	// intentsMaxAge is set by commands that run workers: past their job
+	// deadline.
+	intentsMaxAge time.Duration
 }
 
 func (o *natsOptions) register(fs *flag.FlagSet) {
@@ -82,7 +85,7 @@ func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, err
 		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
 	}
 	b.nc = nc
-	store, err := jobs.Open(ctx, nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, Logger: log})
+	store, err := jobs.Open(ctx, nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log})
 	if err != nil {
 		b.close()
 		return nil, fmt.Errorf("open JetStream store: %w", err)
@@ -167,11 +170,17 @@ type workerOptions struct {
 }
 
 func (o *workerOptions) register(fs *flag.FlagSet) {
-	fs.IntVar(&o.concurrency, "concurrency", 64, "jobs in flight at once, across tenants")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "Graph requests in flight at once, across tenants")
 	fs.IntVar(&o.writeLimit, "write-limit", 100, "writes per --write-window per tenant (Intune: 100 per 20 s per app per tenant)")
 	fs.DurationVar(&o.writeWindow, "write-window", 20*time.Second, "window of --write-limit")
 	fs.DurationVar(&o.jobDeadline, "job-deadline", 24*time.Hour, "give up retrying a throttled or failing row after this long (from enqueue)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on stop, how long in-flight writes may finish before they are handed back")
+}
+
+// intentsMaxAge keeps write intents for a week, or a day past the job
+// deadline when that is longer.
+func (o *workerOptions) intentsMaxAge() time.Duration {
+	return max(7*24*time.Hour, o.jobDeadline+24*time.Hour)
 }
 
 func (o *workerOptions) config(log *slog.Logger, m *metrics.Metrics) worker.Config {

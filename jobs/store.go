@@ -62,6 +62,11 @@ type Config struct {
 	ResultsMaxAge time.Duration
 	// DeadMaxAge is how long dead letters are kept. Default 0: forever.
 	DeadMaxAge time.Duration
+	// IntentsMaxAge is how long a write intent is kept. Workers do not
+	// delete intents (an outcome always overrides one); an intent only
+	// matters while its job may still be retried, so this must exceed the
+	// workers' job deadline. Default 7 days.
+	IntentsMaxAge time.Duration
 	// PublishAckTimeout bounds the wait for one asynchronous publish
 	// acknowledgement. Default 30 s.
 	PublishAckTimeout time.Duration
@@ -78,6 +83,7 @@ func (c Config) withDefaults() Config {
 	c.DuplicateWindow = cmp.Or(c.DuplicateWindow, 2*time.Minute)
 	c.ClaimTTL = cmp.Or(c.ClaimTTL, 60*time.Second)
 	c.PublishAckTimeout = cmp.Or(c.PublishAckTimeout, 30*time.Second)
+	c.IntentsMaxAge = cmp.Or(c.IntentsMaxAge, 7*24*time.Hour)
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	return c
 }
@@ -98,6 +104,9 @@ func (c Config) validate() error {
 	}
 	if c.ClaimTTL <= 0 {
 		errs = append(errs, fmt.Errorf("claim ttl %s: want > 0", c.ClaimTTL))
+	}
+	if c.IntentsMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("intents max age %s: want > 0", c.IntentsMaxAge))
 	}
 	if c.PublishAckTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("publish ack timeout %s: want > 0", c.PublishAckTimeout))
@@ -214,10 +223,15 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		{&s.imports, ImportsBucket, "bulkassign imports"},
 	}
 	for _, b := range buckets {
+		var ttl time.Duration
+		if b.name == IntentsBucket {
+			ttl = cfg.IntentsMaxAge
+		}
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      b.name,
 			Description: b.desc,
 			History:     1,
+			TTL:         ttl,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
 		})

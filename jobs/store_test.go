@@ -145,3 +145,31 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		t.Fatal("Open(nil conn) succeeded")
 	}
 }
+
+// TestIntentsExpire: the intents bucket has a max age (default a week) that
+// a later Open raises in place, so intents never pile up forever.
+func TestIntentsExpire(t *testing.T) {
+	b := setup(t, Config{})
+	ctx := testCtx(t)
+	ttl := func() time.Duration {
+		t.Helper()
+		kv, err := b.store.JetStream().KeyValue(ctx, IntentsBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.TTL()
+	}
+	if got := ttl(); got != 7*24*time.Hour {
+		t.Fatalf("intents TTL %s, want 168h", got)
+	}
+	if _, err := Open(ctx, b.nc, Config{IntentsMaxAge: 10 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ttl(); got != 10*24*time.Hour {
+		t.Fatalf("intents TTL after upgrade %s, want 240h", got)
+	}
+}
