@@ -33,9 +33,8 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("demo takes no arguments")}
+	if err := wantArgs(fs, 0, 0, "no arguments"); err != nil {
+		return err
 	}
 	log, err := f.log.logger(env)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -23,12 +22,7 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("ingest takes one FILE (or - for standard input)")}
-	}
-	log, err := logs.logger(env)
-	if err != nil {
+	if err := wantArgs(fs, 1, 1, "one FILE (or - for standard input)"); err != nil {
 		return err
 	}
 	src, err := openSource(env, fs.Arg(0))
@@ -36,7 +30,7 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer src.cleanup()
-	b, err := nats.open(ctx, log)
+	b, _, err := openBackend(ctx, env, &nats, &logs)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -21,25 +20,20 @@ func cmdReport(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("report takes one IMPORT")}
+	if err := wantArgs(fs, 1, 1, "one IMPORT"); err != nil {
+		return err
 	}
 	if format != "csv" && format != "json" {
 		return fmt.Errorf("%w: --format %q (csv or json)", errUsage, format)
 	}
-	log, err := logs.logger(env)
-	if err != nil {
-		return err
-	}
-	b, err := nats.open(ctx, log)
+	b, _, err := openBackend(ctx, env, &nats, &logs)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	imp, err := b.store.Import(ctx, fs.Arg(0))
+	imp, err := lookupImport(ctx, b.store, fs.Arg(0))
 	if err != nil {
-		return &exitError{code: exitUsage, err: fmt.Errorf("import %q: %w", fs.Arg(0), err)}
+		return err
 	}
 	results, err := b.store.Results(ctx, imp.ID)
 	if err != nil {

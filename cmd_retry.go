@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -24,22 +23,17 @@ func cmdRetry(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("retry takes one IMPORT")}
-	}
-	log, err := logs.logger(env)
-	if err != nil {
+	if err := wantArgs(fs, 1, 1, "one IMPORT"); err != nil {
 		return err
 	}
-	b, err := nats.open(ctx, log)
+	b, _, err := openBackend(ctx, env, &nats, &logs)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	orig, err := b.store.Import(ctx, fs.Arg(0))
+	orig, err := lookupImport(ctx, b.store, fs.Arg(0))
 	if err != nil {
-		return &exitError{code: exitUsage, err: fmt.Errorf("import %q: %w", fs.Arg(0), err)}
+		return err
 	}
 	imp, err := retryImport(ctx, b.store, orig)
 	if err != nil {

@@ -42,9 +42,8 @@ func cmdRun(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("run takes one FILE (or - for standard input)")}
+	if err := wantArgs(fs, 1, 1, "one FILE (or - for standard input)"); err != nil {
+		return err
 	}
 	log, err := f.log.logger(env)
 	if err != nil {

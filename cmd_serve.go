@@ -33,9 +33,8 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("serve takes no arguments")}
+	if err := wantArgs(fs, 0, 0, "no arguments"); err != nil {
+		return err
 	}
 	log, err := logs.logger(env)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -20,15 +19,10 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("status takes at most one IMPORT")}
-	}
-	log, err := logs.logger(env)
-	if err != nil {
+	if err := wantArgs(fs, 0, 1, "at most one IMPORT"); err != nil {
 		return err
 	}
-	b, err := nats.open(ctx, log)
+	b, _, err := openBackend(ctx, env, &nats, &logs)
 	if err != nil {
 		return err
 	}
@@ -36,9 +30,9 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 
 	var imps []jobs.Import
 	if fs.NArg() == 1 {
-		imp, err := b.store.Import(ctx, fs.Arg(0))
+		imp, err := lookupImport(ctx, b.store, fs.Arg(0))
 		if err != nil {
-			return &exitError{code: exitUsage, err: fmt.Errorf("import %q: %w", fs.Arg(0), err)}
+			return err
 		}
 		imps = []jobs.Import{imp}
 	} else if imps, err = b.store.Imports(ctx); err != nil {

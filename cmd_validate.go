@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -13,9 +12,8 @@ func cmdValidate(ctx context.Context, env *environment, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{code: exitUsage, err: errors.New("validate takes one FILE (or - for standard input)")}
+	if err := wantArgs(fs, 1, 1, "one FILE (or - for standard input)"); err != nil {
+		return err
 	}
 	src, err := openSource(env, fs.Arg(0))
 	if err != nil {

@@ -58,3 +58,13 @@ func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// wantArgs checks that the command got between min and max positional
+// arguments; what says which, for the error ("one FILE (or - for …)").
+func wantArgs(fs *flag.FlagSet, min, max int, what string) error {
+	if n := fs.NArg(); n < min || n > max {
+		fs.Usage()
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s takes %s", fs.Name(), what)}
+	}
+	return nil
+}

@@ -244,3 +244,26 @@ func isTerminal(w any) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
+
+// openBackend builds the logger and opens NATS and the store: the start of
+// every command that works on an existing store.
+func openBackend(ctx context.Context, env *environment, o *natsOptions, logs *logOptions) (*backend, *slog.Logger, error) {
+	log, err := logs.logger(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := o.open(ctx, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, log, nil
+}
+
+// lookupImport finds an import by id; an unknown id is a usage error.
+func lookupImport(ctx context.Context, store *jobs.Store, id string) (jobs.Import, error) {
+	imp, err := store.Import(ctx, id)
+	if err != nil {
+		return imp, &exitError{code: exitUsage, err: fmt.Errorf("import %q: %w", id, err)}
+	}
+	return imp, nil
+}
