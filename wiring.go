@@ -49,15 +49,16 @@ func (o *natsOptions) register(fs *flag.FlagSet) {
 // backend is an open connection to JetStream, and the embedded server if
 // one was started.
 type backend struct {
-	emb   *jobs.Embedded
-	nc    *nats.Conn
-	store *jobs.Store
+	emb    *jobs.Embedded
+	nc     *nats.Conn
+	closed chan struct{} // closed when nc is closed
+	store  *jobs.Store
 }
 
 // open connects to NATS (starting the embedded server when no URL is given)
 // and opens the store, creating or upgrading its topology.
 func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, error) {
-	b := &backend{}
+	b := &backend{closed: make(chan struct{})}
 	url := o.url
 	if url == "" {
 		emb, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: o.dataDir, Host: o.host, Port: o.port, Logger: log})
@@ -79,6 +80,7 @@ func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, err
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
+		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
 	)
 	if err != nil {
 		b.close()
@@ -97,9 +99,12 @@ func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, err
 // close drains the connection, then stops the embedded server (last).
 func (b *backend) close() {
 	if b.nc != nil {
-		_ = b.nc.Drain()
-		for i := 0; i < 100 && !b.nc.IsClosed(); i++ {
-			time.Sleep(20 * time.Millisecond)
+		// Drain flushes pending publishes and acks, then closes.
+		if err := b.nc.Drain(); err == nil {
+			select {
+			case <-b.closed:
+			case <-time.After(5 * time.Second):
+			}
 		}
 		b.nc.Close()
 	}
