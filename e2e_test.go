@@ -19,13 +19,13 @@ import (
 // e2e is a test bundle: a simulator, a data directory and a way to run
 // bulkassign commands in-process against them.
 type e2e struct {
-	t       *testing.T
+	t       testing.TB
 	sim     *graphtest.Server
 	dir     string
 	dataDir string
 }
 
-func newE2E(t *testing.T, cfg graphtest.Config) *e2e {
+func newE2E(t testing.TB, cfg graphtest.Config) *e2e {
 	t.Helper()
 	dir := t.TempDir()
 	return &e2e{t: t, sim: graphtest.Start(t, cfg), dir: dir, dataDir: filepath.Join(dir, "data")}
@@ -117,7 +117,7 @@ func genRows(seed uint64, tenants, perTenant int) []csvRow {
 }
 
 // readReport parses a CSV report into maps keyed by column.
-func readReport(t *testing.T, path string) []map[string]string {
+func readReport(t testing.TB, path string) []map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

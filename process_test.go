@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 // binary builds bulkassign once for the process tests.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "bulkassign-bin-")
