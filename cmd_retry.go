@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -10,24 +11,40 @@ import (
 
 func cmdRetry(ctx context.Context, env *environment, args []string) error {
 	var (
-		nats  natsOptions
-		logs  logOptions
-		wait  bool
-		quiet bool
+		nats      natsOptions
+		graphOpts graphOptions
+		work      workerOptions
+		logs      logOptions
+		wait      bool
+		quiet     bool
+		report    string
 	)
-	fs := newFlagSet("retry", "IMPORT", "Re-enqueue the failed rows of IMPORT as a new import (same row numbers); workers process it.\nWith --wait, follow it to the end and write its report.")
+	fs := newFlagSet("retry", "IMPORT", "Re-enqueue the failed rows of IMPORT as a new import (same row numbers).\nWithout --wait, workers elsewhere (bulkassign serve) process it; with --wait, this process does,\nwaits for every row and writes the new import's report (exit as run does).")
 	nats.register(fs)
+	graphOpts.register(fs)
+	work.register(fs)
 	logs.register(fs)
-	fs.BoolVar(&wait, "wait", false, "wait until every retried row has a result")
+	fs.BoolVar(&wait, "wait", false, "process the retried rows in this process, wait for them and write the report")
 	fs.BoolVar(&quiet, "quiet", false, "no progress output")
+	fs.StringVar(&report, "report", "", "report file with --wait (default IMPORT.report.csv for the new import)")
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
 	if err := wantArgs(fs, 1, 1, "one IMPORT"); err != nil {
 		return err
 	}
-	b, _, err := openBackend(ctx, env, &nats, &logs)
+	log, err := logs.logger(env)
 	if err != nil {
+		return err
+	}
+	var p *pipeline
+	var b *backend
+	if wait {
+		if p, err = openPipeline(ctx, env, &nats, &graphOpts, &work, log); err != nil {
+			return err
+		}
+		b = p.b
+	} else if b, err = nats.open(ctx, log); err != nil {
 		return err
 	}
 	defer b.close()
@@ -47,10 +64,7 @@ func cmdRetry(ctx context.Context, env *environment, args []string) error {
 	if !wait {
 		return nil
 	}
-	if err := waitImport(ctx, env, b.store, imp, quiet); err != nil {
-		return err
-	}
-	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, imp.ID+".report.csv", "csv", quiet)
+	return p.process(ctx, env, imp, "", cmp.Or(report, imp.ID+".report.csv"), "csv", quiet)
 }
 
 // retryImport enqueues the failed rows of orig as a new import.

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/worker"
@@ -67,41 +70,67 @@ func defaultReportPath(name, format string) string {
 	return name + ".report." + format
 }
 
-// runPipeline is run's body: backend, enqueue, worker, wait, report.
+// runPipeline is run's body: backend, enqueue, workers, wait, report.
 func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source, log *slog.Logger) error {
 	if f.format != "csv" && f.format != "json" {
 		return fmt.Errorf("%w: --format %q (csv or json)", errUsage, f.format)
 	}
-	m, reg, err := newMetrics()
+	p, err := openPipeline(ctx, env, &f.nats, &f.graph, &f.work, log)
 	if err != nil {
 		return err
 	}
-	client, err := f.graph.client(env, m.InstrumentTransport)
-	if err != nil {
-		return err
-	}
-	f.nats.intentsMaxAge = f.work.intentsMaxAge()
-	b, err := f.nats.open(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer b.close()
-	m.WatchQueueDepth(b.store.PendingTenants)
-
-	imp, err := enqueue(ctx, env, b, src, &f.ing)
+	defer p.close()
+	imp, err := enqueue(ctx, env, p.b, src, &f.ing)
 	if err != nil {
 		return err
 	}
 	if !f.quiet {
 		fmt.Fprintf(env.stderr, "import %s: %d rows (%d jobs, %d invalid, %d duplicate)\n", imp.ID, imp.Rows, imp.Jobs, imp.Invalid, imp.Duplicates)
 	}
+	return p.process(ctx, env, imp, f.metrics, f.report, f.format, f.quiet)
+}
 
-	w, err := worker.New(b.store, client, f.work.config(log, m))
+// pipeline is what processing an import in this process needs: the store,
+// the Graph client, metrics and the worker's settings.
+type pipeline struct {
+	b      *backend
+	client *graph.Client
+	m      *metrics.Metrics
+	reg    *prometheus.Registry
+	work   *workerOptions
+	log    *slog.Logger
+}
+
+func openPipeline(ctx context.Context, env *environment, n *natsOptions, g *graphOptions, work *workerOptions, log *slog.Logger) (*pipeline, error) {
+	m, reg, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
+	client, err := g.client(env, m.InstrumentTransport)
+	if err != nil {
+		return nil, err
+	}
+	n.intentsMaxAge = work.intentsMaxAge()
+	b, err := n.open(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	m.WatchQueueDepth(b.store.PendingTenants)
+	return &pipeline{b: b, client: client, m: m, reg: reg, work: work, log: log}, nil
+}
+
+func (p *pipeline) close() { p.b.close() }
+
+// process runs workers in this process until every row of imp has a
+// result (serving metrics on metricsAddr if set), then writes the report
+// and returns the exit status as finishReport does. A soft stop drains the
+// workers; a hard stop (second signal) aborts them.
+func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Import, metricsAddr, report, format string, quiet bool) error {
+	w, err := worker.New(p.b.store, p.client, p.work.config(p.log, p.m))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	// The worker gets its own context, cancelled when the import is done or
-	// on a soft stop (then it drains); a hard stop (second signal) aborts it.
+	// The workers' context ends when the import is done or on a soft stop.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
@@ -111,17 +140,16 @@ func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source
 		defer wg.Done()
 		workErr = runWorker(workCtx, env.hard, w)
 	}()
-	if f.metrics != "" {
+	if metricsAddr != "" {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := metrics.Serve(workCtx, f.metrics, metrics.Handler(reg, nil), log); err != nil {
-				log.Error("metrics server", slog.Any("error", err))
+			if err := metrics.Serve(workCtx, metricsAddr, metrics.Handler(p.reg, nil), p.log); err != nil {
+				p.log.Error("metrics server", slog.Any("error", err))
 			}
 		}()
 	}
-
-	waitErr := waitImport(ctx, env, b.store, imp, f.quiet)
+	waitErr := waitImport(ctx, env, p.b.store, imp, quiet)
 	stopWork()
 	wg.Wait()
 	if waitErr != nil {
@@ -130,7 +158,7 @@ func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source
 	if workErr != nil && !errors.Is(workErr, context.Canceled) {
 		return workErr
 	}
-	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, f.report, f.format, f.quiet)
+	return finishReport(context.WithoutCancel(ctx), env, p.b.store, imp, report, format, quiet)
 }
 
 // waitImport blocks until every row of imp has a result, showing progress.

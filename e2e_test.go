@@ -336,3 +336,59 @@ func TestValidateCommand(t *testing.T) {
 		t.Errorf("--help: exit %d, want 0", code)
 	}
 }
+
+// TestRetryFailedRows: rows that failed (their policy answered 404) are
+// re-enqueued by retry as a new import with the same row numbers; with
+// --wait the retry processes them itself and reports them created.
+func TestRetryFailedRows(t *testing.T) {
+	e := newE2E(t, fastSim())
+	rows := genRows(9, 1, 20)
+	missing := rows[0].policy // deviceConfigurations: rows 2, 4, 6, 12, 14, 16
+	e.sim.SetMissingPolicy(missing)
+	path := e.writeCSV("retry.csv", rows)
+	code, out, errOut := e.run(append([]string{"run"}, append(fastWorker, path)...)...)
+	if code != 1 {
+		t.Fatalf("run with a missing policy: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	failedRows := map[string]bool{}
+	for _, r := range readReport(t, path+".report.csv") {
+		if r["policy_id"] == missing {
+			if r["status"] != "failed" || r["http_status"] != "404" || r["error_code"] == "" {
+				t.Errorf("row %s: %v, want failed with 404", r["row"], r)
+			}
+			failedRows[r["row"]] = true
+		} else if r["status"] != "created" {
+			t.Errorf("row %s: %s", r["row"], r["status"])
+		}
+	}
+	if len(failedRows) != 6 {
+		t.Fatalf("%d failed rows, want 6", len(failedRows))
+	}
+	orig := strings.Fields(out)[1]
+	orig = strings.TrimSuffix(orig, ":")
+
+	e.sim.Reset() // the policy exists now (and the simulator forgot the rest)
+	report := filepath.Join(e.dir, "retry.report.csv")
+	code, out, errOut = e.run(append([]string{"retry", "--wait", "--report", report}, append(fastWorker, orig)...)...)
+	if code != 0 {
+		t.Fatalf("retry --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "6 failed rows of "+orig) {
+		t.Errorf("retry output: %s", out)
+	}
+	got := readReport(t, report)
+	if len(got) != 6 {
+		t.Fatalf("retry report: %d rows, want 6", len(got))
+	}
+	for _, r := range got {
+		if !failedRows[r["row"]] || r["status"] != "created" {
+			t.Errorf("retry row %s: %s (failed rows %v)", r["row"], r["status"], failedRows)
+		}
+	}
+	if n := e.sim.Stats().CreatesApplied; n != 6 {
+		t.Errorf("retry made %d creates, want 6 (only the failed rows)", n)
+	}
+	if code, out, _ := e.run("retry", orig+"x"); code != 2 {
+		t.Errorf("retry of an unknown import: exit %d\n%s", code, out)
+	}
+}
