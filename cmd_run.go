@@ -163,7 +163,7 @@ func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Impor
 
 // waitImport blocks until every row of imp has a result, showing progress.
 func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, quiet bool) error {
-	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminalWriter(env.stderr), quiet)
+	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminal(env.stderr), quiet)
 	defer p.stop()
 	watchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -199,8 +199,6 @@ func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jo
 		return ctx.Err()
 	}
 }
-
-func isTerminalWriter(w any) bool { return isTerminal(w) }
 
 // finishReport writes the report and the summary, and returns the exit
 // status: 0 when every row is created/existing/duplicate, 1 otherwise.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -170,7 +171,7 @@ func enqueue(ctx context.Context, env *environment, b *backend, src *source, o *
 		return imp, err
 	}
 	defer f.Close()
-	sink := &enqueueSink{store: b.store, pub: b.store.NewPublisher(cmpOr(o.maxInFlight, 1024)), done: done}
+	sink := &enqueueSink{store: b.store, pub: b.store.NewPublisher(cmp.Or(o.maxInFlight, 1024)), done: done}
 	_, ingErr := ingest.Ingest(ctx, f, o.options(imp.ID), sink)
 	_, flushErr := sink.pub.Flush(ctx)
 	if ingErr != nil && !errors.Is(ingErr, ingest.ErrInvalidRows) {
@@ -211,11 +212,4 @@ func resumable(ctx context.Context, store *jobs.Store, sum ingest.Summary) (jobs
 		return imp, done, nil
 	}
 	return jobs.Import{}, nil, nil
-}
-
-func cmpOr(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }

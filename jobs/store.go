@@ -216,22 +216,19 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		dst  *jetstream.KeyValue
 		name string
 		desc string
+		ttl  time.Duration // 0: entries are kept until deleted
 	}{
-		{&s.outcomes, OutcomesBucket, "bulkassign outcome per assignment key: written once the assignment exists"},
-		{&s.intents, IntentsBucket, "bulkassign write intent per assignment key: a Graph write may be in flight"},
-		{&s.leases, LeasesBucket, "bulkassign leases: per-key and per-policy ownership"},
-		{&s.imports, ImportsBucket, "bulkassign imports"},
+		{&s.outcomes, OutcomesBucket, "bulkassign outcome per assignment key: written once the assignment exists", 0},
+		{&s.intents, IntentsBucket, "bulkassign write intent per assignment key: a Graph write may be in flight", cfg.IntentsMaxAge},
+		{&s.leases, LeasesBucket, "bulkassign leases: per-key and per-policy ownership", 0},
+		{&s.imports, ImportsBucket, "bulkassign imports", 0},
 	}
 	for _, b := range buckets {
-		var ttl time.Duration
-		if b.name == IntentsBucket {
-			ttl = cfg.IntentsMaxAge
-		}
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      b.name,
 			Description: b.desc,
 			History:     1,
-			TTL:         ttl,
+			TTL:         b.ttl,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
 		})
