@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/bulkassign/bulkassign/graph/graphtest"
+	"github.com/bulkassign/bulkassign/graph/graphsim"
 )
 
 // simOptions configure the Graph simulator (sim and demo).
@@ -38,16 +38,16 @@ func (o *simOptions) register(fs *flag.FlagSet, prefix string) {
 	fs.Int64Var(&o.seed, prefix+"seed", 1, "simulator: random seed of fault choices")
 }
 
-func (o *simOptions) config(log *slog.Logger) (graphtest.Config, error) {
-	modes := map[string]graphtest.RetryAfterMode{
-		"seconds": graphtest.RetryAfterSeconds, "fractional": graphtest.RetryAfterFractional,
-		"date": graphtest.RetryAfterDate, "absent": graphtest.RetryAfterAbsent,
+func (o *simOptions) config(log *slog.Logger) (graphsim.Config, error) {
+	modes := map[string]graphsim.RetryAfterMode{
+		"seconds": graphsim.RetryAfterSeconds, "fractional": graphsim.RetryAfterFractional,
+		"date": graphsim.RetryAfterDate, "absent": graphsim.RetryAfterAbsent,
 	}
 	mode, ok := modes[o.retryAfter]
 	if !ok {
-		return graphtest.Config{}, fmt.Errorf("%w: retry-after %q (seconds, fractional, date or absent)", errUsage, o.retryAfter)
+		return graphsim.Config{}, fmt.Errorf("%w: retry-after %q (seconds, fractional, date or absent)", errUsage, o.retryAfter)
 	}
-	return graphtest.Config{
+	return graphsim.Config{
 		Window:             o.window,
 		AppWriteLimit:      o.appWrites,
 		TenantWriteLimit:   2 * o.appWrites,
@@ -69,8 +69,8 @@ func (o *simOptions) config(log *slog.Logger) (graphtest.Config, error) {
 
 // startSim serves a simulator on addr until ctx is done; it returns the
 // base URL and a function that waits for the server to stop.
-func startSim(ctx context.Context, addr string, cfg graphtest.Config, log *slog.Logger) (string, *graphtest.Server, func() error, error) {
-	sim := graphtest.New(cfg)
+func startSim(ctx context.Context, addr string, cfg graphsim.Config, log *slog.Logger) (string, *graphsim.Server, func() error, error) {
+	sim := graphsim.New(cfg)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%w: listen %s: %v", errUsage, addr, err)

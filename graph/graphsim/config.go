@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"cmp"
@@ -232,21 +232,21 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Window < 0 || c.AppWriteLimit < 0 || c.TenantWriteLimit < 0 || c.AppRequestLimit < 0 ||
 		c.TenantRequestLimit < 0 || c.PageSize < 0 || c.RetryAfterValue < 0 || c.EarlyGrace < 0 {
-		errs = append(errs, errors.New("graphtest: window, limits, page size, Retry-After value and early grace must not be negative"))
+		errs = append(errs, errors.New("graphsim: window, limits, page size, Retry-After value and early grace must not be negative"))
 	}
 	if c.RetryAfter < RetryAfterSeconds || c.RetryAfter > RetryAfterAbsent {
-		errs = append(errs, fmt.Errorf("graphtest: unknown %v", c.RetryAfter))
+		errs = append(errs, fmt.Errorf("graphsim: unknown %v", c.RetryAfter))
 	}
 	if c.Duplicate < DuplicateError || c.Duplicate > DuplicateReturnExisting {
-		errs = append(errs, fmt.Errorf("graphtest: unknown %v", c.Duplicate))
+		errs = append(errs, fmt.Errorf("graphsim: unknown %v", c.Duplicate))
 	}
 	for _, n := range c.NotRouted {
 		if _, err := graph.LookupKind(n); err != nil {
-			errs = append(errs, fmt.Errorf("graphtest: NotRouted: %w", err))
+			errs = append(errs, fmt.Errorf("graphsim: NotRouted: %w", err))
 		}
 	}
 	if err := c.Faults().validate(); err != nil {
-		errs = append(errs, fmt.Errorf("graphtest: %w", err))
+		errs = append(errs, fmt.Errorf("graphsim: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/bulkassign/bulkassign/graph"
@@ -25,8 +24,7 @@ type Server struct {
 	raMode   RetryAfterMode
 	raValue  time.Duration
 	dup      DuplicateMode
-	url      string
-	client   *http.Client
+	hs       *httptest.Server   // set by StartLoopback
 	policies map[string]*policy // "tenant|kind|policy"
 	routeErr map[string]bool    // normalised policy ids
 	missing  map[string]bool    // normalised policy ids
@@ -72,9 +70,10 @@ type Stats struct {
 	Faults, ResetsBefore, ResetsAfter int
 }
 
-// New returns a simulator for cfg (not listening; see [Start] and
-// [Server.Handler]). It panics when cfg.Validate fails: a configuration is a
-// programming error, like a bad regexp passed to regexp.MustCompile.
+// New returns a simulator for cfg, not listening: serve [Server.Handler]
+// with any http.Server, or use [StartLoopback]. It panics when cfg.Validate
+// fails: a configuration is a programming error, like a bad regexp passed
+// to regexp.MustCompile.
 func New(cfg Config) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
@@ -102,25 +101,18 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Start serves a new simulator on a loopback port (plain HTTP/1.1) until
-// the test ends. It fails the test when cfg is invalid.
-func Start(t testing.TB, cfg Config) *Server {
-	t.Helper()
-	return start(t, cfg, false)
-}
+// StartLoopback serves a new simulator on a loopback port (plain HTTP/1.1)
+// until [Server.Close].
+func StartLoopback(cfg Config) (*Server, error) { return startLoopback(cfg, false) }
 
-// StartTLS is [Start] over TLS with HTTP/2 enabled. Use [Server.Client],
-// which trusts the certificate. Over HTTP/2 a connection reset fault resets
-// the request's stream rather than the connection.
-func StartTLS(t testing.TB, cfg Config) *Server {
-	t.Helper()
-	return start(t, cfg, true)
-}
+// StartLoopbackTLS is [StartLoopback] over TLS with HTTP/2 enabled. Use
+// [Server.Client], which trusts the certificate. Over HTTP/2 a connection
+// reset fault resets the request's stream rather than the connection.
+func StartLoopbackTLS(cfg Config) (*Server, error) { return startLoopback(cfg, true) }
 
-func start(t testing.TB, cfg Config, tls bool) *Server {
-	t.Helper()
+func startLoopback(cfg Config, tls bool) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
-		t.Fatalf("graphtest: start: %v", err)
+		return nil, fmt.Errorf("graphsim: start: %w", err)
 	}
 	s := New(cfg)
 	hs := httptest.NewUnstartedServer(s.Handler())
@@ -130,28 +122,45 @@ func start(t testing.TB, cfg Config, tls bool) *Server {
 	} else {
 		hs.Start()
 	}
-	t.Cleanup(hs.Close)
 	s.mu.Lock()
-	s.url, s.client = hs.URL, hs.Client()
+	s.hs = hs
 	s.mu.Unlock()
-	return s
+	return s, nil
 }
 
-// URL is the base URL of a server made by [Start] or [StartTLS], e.g.
+// Close stops a server started by [StartLoopback] (waiting for its
+// requests to finish) and closes its client's idle connections. It does
+// nothing for a server made by [New], and may be called more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	hs := s.hs
+	s.mu.Unlock()
+	if hs != nil {
+		hs.Close()
+	}
+}
+
+// URL is the base URL of a server started by [StartLoopback], e.g.
 // "http://127.0.0.1:41234" (append "/beta/…"); "" for one made by [New].
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.url
+	if s.hs == nil {
+		return ""
+	}
+	return s.hs.URL
 }
 
-// Client returns an HTTP client for a server made by [Start] or
-// [StartTLS] (trusting the TLS certificate); its idle connections are closed
-// when the test ends. nil for a server made by [New].
+// Client returns an HTTP client for a server started by [StartLoopback]
+// (trusting the TLS certificate); [Server.Close] closes its idle
+// connections. nil for a server made by [New].
 func (s *Server) Client() *http.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.client
+	if s.hs == nil {
+		return nil
+	}
+	return s.hs.Client()
 }
 
 // Handler returns the simulator's HTTP handler, for use with any
@@ -187,7 +196,7 @@ func (s *Server) resetLocked() {
 // durations) are refused with an error.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.validate(); err != nil {
-		return fmt.Errorf("graphtest: %w", err)
+		return fmt.Errorf("graphsim: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,10 +258,10 @@ func (s *Server) RejectToken(token string) {
 func (s *Server) Seed(tenant, kind, policyID string, set ...graph.Assignment) error {
 	k, err := graph.LookupKind(kind)
 	if err != nil {
-		return fmt.Errorf("graphtest: seed: %w", err)
+		return fmt.Errorf("graphsim: seed: %w", err)
 	}
 	if err := graph.ValidatePolicyID(policyID); err != nil {
-		return fmt.Errorf("graphtest: seed: %w", err)
+		return fmt.Errorf("graphsim: seed: %w", err)
 	}
 	pid := normPolicy(policyID)
 	entries := make([]*stored, 0, len(set))
@@ -264,7 +273,7 @@ func (s *Server) Seed(tenant, kind, policyID string, set ...graph.Assignment) er
 			st, err = seedEntry(k, pid, a)
 		}
 		if err != nil {
-			return fmt.Errorf("graphtest: seed: %w", err)
+			return fmt.Errorf("graphsim: seed: %w", err)
 		}
 		entries = append(entries, st)
 	}

@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 
 func TestCreateAndListDeviceConfiguration(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 
 	a := c.do("POST", "/v1.0/deviceManagement/deviceConfigurations/"+pol1+"/assignments", groupBody(dcType, strings.ToUpper(grp1)))
@@ -75,7 +75,7 @@ func TestCreateAndListDeviceConfiguration(t *testing.T) {
 
 func TestCreateNestedCertificateKind(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	const sub = "/microsoft.graph.iosScepCertificateProfile/rootCertificate/assignments"
 	body := map[string]any{
@@ -101,7 +101,7 @@ func TestCreateNestedCertificateKind(t *testing.T) {
 
 func TestAssignMobileAppsWithIntent(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceAppManagement/mobileApps/" + pol1
 	body := map[string]any{"mobileAppAssignments": []any{
@@ -140,7 +140,7 @@ func TestAssignMobileAppsWithIntent(t *testing.T) {
 
 func TestAssignEnrollmentReplaces(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	pid := pol2 + "_DefaultLimit"
 	policySet := graph.Assignment{
@@ -181,7 +181,7 @@ func TestAssignEnrollmentReplaces(t *testing.T) {
 
 func TestAssignReturnsValueAndCast(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	body := map[string]any{"assignments": []any{groupBody("#microsoft.graph.deviceCompliancePolicyAssignment", grp1)}}
 	a := c.do("POST", "/v1.0/deviceManagement/deviceCompliancePolicies/"+pol1+"/assign", body)
@@ -199,7 +199,7 @@ func TestAssignReturnsValueAndCast(t *testing.T) {
 
 func TestListPaging(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{PageSize: 2})
+	s := start(t, Config{PageSize: 2})
 	c := newClient(t, s, tenA)
 	var seed []graph.Assignment
 	for range 5 {
@@ -246,7 +246,7 @@ func TestListPaging(t *testing.T) {
 
 func TestValidationErrors(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{NotRouted: NoKinds})
+	s := start(t, Config{NotRouted: NoKinds})
 	c := newClient(t, s, tenA)
 	dc := "/v1.0/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	dcBeta := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
@@ -307,7 +307,7 @@ func TestValidationErrors(t *testing.T) {
 
 func TestValidBodiesAccepted(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{NotRouted: NoKinds})
+	s := start(t, Config{NotRouted: NoKinds})
 	c := newClient(t, s, tenA)
 	tests := []struct {
 		name, path string
@@ -350,7 +350,7 @@ func TestDuplicateModes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			t.Parallel()
-			s := Start(t, Config{Duplicate: tt.mode})
+			s := start(t, Config{Duplicate: tt.mode})
 			c := newClient(t, s, tenA)
 			path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 			first := c.do("POST", path, groupBody(dcType, grp1))
@@ -378,7 +378,7 @@ func TestDuplicateModes(t *testing.T) {
 
 func TestRouteErrors(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	for _, k := range graph.Kinds() {
 		if !k.HasVersion(graph.Beta) {
@@ -406,7 +406,7 @@ func TestRouteErrors(t *testing.T) {
 	}
 
 	// Per-policy route errors, and NoKinds routes everything.
-	s2 := Start(t, Config{NotRouted: NoKinds})
+	s2 := start(t, Config{NotRouted: NoKinds})
 	s2.SetRouteError(strings.ToUpper(pol2))
 	c2 := newClient(t, s2, tenA)
 	mustStatus(t, c2.do("POST", "/v1.0/deviceManagement/deviceCompliancePolicies/"+pol1+"/assignments",
@@ -422,7 +422,7 @@ func TestRouteErrors(t *testing.T) {
 
 func TestErrorShapeAndHeaders(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	req, _ := http.NewRequest("GET", s.URL()+"/beta/nope", nil)
 	req.Header.Set("Authorization", "Bearer x")
@@ -465,7 +465,7 @@ func TestErrorShapeAndHeaders(t *testing.T) {
 
 func TestAuthAndTenants(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	path := "/v1.0/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 
 	anon := newClient(t, s, tenA)
@@ -507,7 +507,7 @@ func TestAuthAndTenants(t *testing.T) {
 
 func TestMissingPolicy(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	s.SetMissingPolicy(pol2)
 	c := newClient(t, s, tenA)
 	for _, m := range []string{"GET", "POST"} {

@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"bytes"
@@ -73,7 +73,7 @@ func (st *stored) render(k *graph.Kind, v string) json.RawMessage {
 		Settings: st.settings, Source: sourceDirect, Target: t,
 	})
 	if err != nil { // cannot happen: every field marshals
-		panic(fmt.Sprintf("graphtest: render assignment: %v", err))
+		panic(fmt.Sprintf("graphsim: render assignment: %v", err))
 	}
 	return b
 }

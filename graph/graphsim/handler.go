@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"bytes"
@@ -76,7 +76,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := s.handle(w, r, rq, body)
-	s.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "graphtest request",
+	s.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "graphsim request",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("tenant", rq.tenant),
 		slog.String("app", rq.app), slog.Int("status", status), slog.String("request_id", rq.id))
 }
