@@ -26,11 +26,12 @@ func TestCreateAndListDeviceConfiguration(t *testing.T) {
 	if want := pol1 + "_" + grp1; got.ID != want {
 		t.Errorf("id %q, want %q", got.ID, want)
 	}
-	if got.Target.Type != graph.TargetGroup || !strings.EqualFold(got.Target.GroupID, grp1) || got.Source != "direct" {
+	// v1.0 has neither filters nor source (GRAPH.md, v1.0 metadata).
+	if got.Target.Type != graph.TargetGroup || !strings.EqualFold(got.Target.GroupID, grp1) || got.Source != "" {
 		t.Errorf("created %+v", got)
 	}
-	if strings.Contains(string(a.body), propFilterType) {
-		t.Errorf("v1.0 answer carries filter properties: %s", a.body)
+	if strings.Contains(string(a.body), propFilterType) || strings.Contains(string(a.body), `"source"`) {
+		t.Errorf("v1.0 answer carries filter or source properties: %s", a.body)
 	}
 
 	// The same policy in beta lists it with the beta filter properties.
@@ -52,8 +53,8 @@ func TestCreateAndListDeviceConfiguration(t *testing.T) {
 	if v, ok := target[propFilterID]; !ok || v != nil || target[propFilterType] != "none" {
 		t.Errorf("beta target %v, want filter id null and type none", target)
 	}
-	if raw["@odata.type"] != dcType {
-		t.Errorf("@odata.type %v", raw["@odata.type"])
+	if raw["@odata.type"] != dcType || raw["source"] != "direct" {
+		t.Errorf("@odata.type %v, source %v", raw["@odata.type"], raw["source"])
 	}
 
 	// Another tenant sees nothing.
@@ -158,9 +159,9 @@ func TestAssignEnrollmentReplaces(t *testing.T) {
 	if s.CreatesApplied() != 0 {
 		t.Fatal("Seed counted as creates")
 	}
-	// Keep the policy-set entry as given, drop the others, add grp2.
+	// Drop the direct ones, add grp2; the policy-set entry stays although
+	// the body omits it (/assign replaces direct assignments only).
 	body := map[string]any{"enrollmentConfigurationAssignments": []any{
-		json.RawMessage(policySet.Raw),
 		map[string]any{"target": map[string]any{"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": grp2}},
 	}}
 	mustStatus(t, c.do("POST", "/v1.0/deviceManagement/deviceEnrollmentConfigurations/"+pid+"/assign", body), http.StatusNoContent)
@@ -168,14 +169,17 @@ func TestAssignEnrollmentReplaces(t *testing.T) {
 	if len(got) != 2 || got[0].ID != "ps-1" || got[0].Source != "policySets" || got[1].ID != pid+"_"+grp2 {
 		t.Fatalf("after assign %+v", got)
 	}
-	if s.CreatesApplied() != 1 {
-		t.Errorf("CreatesApplied %d, want 1", s.CreatesApplied())
+	if st := s.Stats(); st.CreatesApplied != 1 || st.InheritedReposted != 0 {
+		t.Errorf("stats %+v, want 1 create and nothing re-posted", st)
 	}
-	// An empty set clears the policy.
+	// An empty set clears the direct assignments.
 	mustStatus(t, c.do("POST", "/v1.0/deviceManagement/deviceEnrollmentConfigurations/"+pid+"/assign",
 		map[string]any{"enrollmentConfigurationAssignments": []any{}}), http.StatusNoContent)
-	if got := s.Assignments(tenA, "deviceEnrollmentConfigurations", pid); len(got) != 0 {
+	if got := s.Assignments(tenA, "deviceEnrollmentConfigurations", pid); len(got) != 1 || got[0].ID != "ps-1" {
 		t.Errorf("after empty assign %+v", got)
+	}
+	if n := s.AssignCalls(tenA, "deviceEnrollmentConfigurations", strings.ToUpper(pid[:36])+pid[36:]); n != 2 {
+		t.Errorf("AssignCalls %d, want 2", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -14,21 +15,24 @@ import (
 
 // Server is the Graph simulator. Its methods are safe for concurrent use.
 type Server struct {
-	cfg       Config                   // defaults filled; fixed after New
-	routes    map[string][]*graph.Kind // "root/collection" (lower case) → kinds
-	notRouted map[string]bool          // kind names whose create is not routed
+	cfg             Config                   // defaults filled; fixed after New
+	routes          map[string][]*graph.Kind // "root/collection" (lower case) → kinds
+	notRouted       map[string]bool          // kind names whose create is not routed
+	deleteNotRouted map[string]bool          // kind names whose delete is not routed
 
-	mu       sync.Mutex
-	rng      *rand.Rand
-	faults   Faults
-	raMode   RetryAfterMode
-	raValue  time.Duration
-	dup      DuplicateMode
-	hs       *httptest.Server   // set by StartLoopback
-	policies map[string]*policy // "tenant|kind|policy"
-	routeErr map[string]bool    // normalised policy ids
-	missing  map[string]bool    // normalised policy ids
-	rejected map[string]bool    // bearer tokens
+	mu          sync.Mutex
+	rng         *rand.Rand
+	faults      Faults
+	raMode      RetryAfterMode
+	raValue     time.Duration
+	dup         DuplicateMode
+	hs          *httptest.Server // set by StartLoopback
+	policies    map[string]*policy
+	assignCalls map[string]int        // policy key → /assign calls applied
+	dirs        map[string]*directory // tenant → names
+	routeErr    map[string]bool       // normalised policy ids
+	missing     map[string]bool       // normalised policy ids
+	rejected    map[string]bool       // bearer tokens
 
 	appWrites, tenantWrites     map[string]*window // "tenant|app", "tenant"
 	appRequests, tenantRequests map[string]*window
@@ -44,30 +48,34 @@ type retryWindow struct {
 	given, until time.Time
 }
 
-// policy is the assignment set of one policy, in insertion order.
-type policy struct {
-	order []string
-	byID  map[string]*stored
-}
-
 // Stats are the simulator's counters since it started or was last reset.
 type Stats struct {
 	// Requests is every request answered or reset (401s included).
-	Requests int
-	// Writes is every POST that passed authentication and routing.
-	Writes int
+	Requests int `json:"requests"`
+	// Writes is every POST or DELETE that passed authentication and
+	// routing.
+	Writes int `json:"writes"`
 	// CreatesApplied is the assignments created, through create or assign.
-	CreatesApplied int
+	CreatesApplied int `json:"createsApplied"`
 	// DuplicateCreates is the creates that hit an existing assignment id.
-	DuplicateCreates int
+	DuplicateCreates int `json:"duplicateCreates"`
+	// DeletesApplied is the assignments removed by DELETE.
+	DeletesApplied int `json:"deletesApplied"`
+	// InheritedReposted is the /assign elements that re-posted an
+	// assignment inherited from a policy set (same id or target, or source
+	// policySets): each turned an inherited assignment into a direct one,
+	// which breaks the policy set. A faithful merge keeps it at zero.
+	InheritedReposted int `json:"inheritedReposted"`
 	// Throttled is the 429 answers, window and random.
-	Throttled int
+	Throttled int `json:"throttled"`
 	// EarlyWrites is the writes that arrived before a Retry-After given to
 	// their tenant had run out (all tenants).
-	EarlyWrites int
+	EarlyWrites int `json:"earlyWrites"`
 	// Faults is the injected 503/504 answers; ResetsBefore and ResetsAfter
 	// the injected connection resets.
-	Faults, ResetsBefore, ResetsAfter int
+	Faults       int `json:"faults"`
+	ResetsBefore int `json:"resetsBefore"`
+	ResetsAfter  int `json:"resetsAfter"`
 }
 
 // New returns a simulator for cfg, not listening: serve [Server.Handler]
@@ -80,14 +88,15 @@ func New(cfg Config) *Server {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:       cfg,
-		routes:    make(map[string][]*graph.Kind),
-		notRouted: make(map[string]bool),
-		rng:       rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
-		faults:    cfg.Faults().withDefaults(),
-		raMode:    cfg.RetryAfter,
-		raValue:   cfg.RetryAfterValue,
-		dup:       cfg.Duplicate,
+		cfg:             cfg,
+		routes:          make(map[string][]*graph.Kind),
+		notRouted:       make(map[string]bool),
+		deleteNotRouted: make(map[string]bool),
+		rng:             rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
+		faults:          cfg.Faults().withDefaults(),
+		raMode:          cfg.RetryAfter,
+		raValue:         cfg.RetryAfterValue,
+		dup:             cfg.Duplicate,
 	}
 	for _, k := range graph.Kinds() {
 		key := strings.ToLower(k.Root + "/" + k.Collection)
@@ -96,6 +105,10 @@ func New(cfg Config) *Server {
 	for _, n := range cfg.NotRouted {
 		k, _ := graph.LookupKind(n) // validated above
 		s.notRouted[k.Name] = true
+	}
+	for _, n := range cfg.DeleteNotRouted {
+		k, _ := graph.LookupKind(n)
+		s.deleteNotRouted[k.Name] = true
 	}
 	s.resetLocked()
 	return s
@@ -167,8 +180,9 @@ func (s *Server) Client() *http.Client {
 // http.Server.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
-// Reset clears every assignment, counter, window, Retry-After deadline,
-// route error, missing policy and rejected token. Faults and modes stay.
+// Reset clears every assignment, group, filter, named policy, counter,
+// window, Retry-After deadline, route error, missing policy and rejected
+// token. Faults and modes stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,6 +191,8 @@ func (s *Server) Reset() {
 
 func (s *Server) resetLocked() {
 	s.policies = make(map[string]*policy)
+	s.assignCalls = make(map[string]int)
+	s.dirs = make(map[string]*directory)
 	s.routeErr = make(map[string]bool)
 	s.missing = make(map[string]bool)
 	s.rejected = make(map[string]bool)
@@ -250,94 +266,6 @@ func (s *Server) RejectToken(token string) {
 	s.rejected[token] = true
 }
 
-// Seed stores assignments on a policy without counting them as creates, as
-// if they had existed before the test. An entry with Raw is stored exactly
-// as Raw (use it for policySets entries or unmodelled targets); others are
-// built from their Target and Intent and get the deterministic id. Entries
-// replace existing ones with the same id.
-func (s *Server) Seed(tenant, kind, policyID string, set ...graph.Assignment) error {
-	k, err := graph.LookupKind(kind)
-	if err != nil {
-		return fmt.Errorf("graphsim: seed: %w", err)
-	}
-	if err := graph.ValidatePolicyID(policyID); err != nil {
-		return fmt.Errorf("graphsim: seed: %w", err)
-	}
-	pid := normPolicy(policyID)
-	entries := make([]*stored, 0, len(set))
-	for _, a := range set {
-		var st *stored
-		if len(a.Raw) > 0 {
-			st, err = keepAsGiven(pid, a.Raw, &a.ID)
-		} else {
-			st, err = seedEntry(k, pid, a)
-		}
-		if err != nil {
-			return fmt.Errorf("graphsim: seed: %w", err)
-		}
-		entries = append(entries, st)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.policyLocked(strings.ToLower(tenant), k, pid)
-	for _, st := range entries {
-		p.put(st)
-	}
-	return nil
-}
-
-// seedEntry builds a stored assignment from a, validated in beta (or the
-// kind's only version).
-func seedEntry(k *graph.Kind, pid string, a graph.Assignment) (*stored, error) {
-	v := k.DefaultVersion(true)
-	if !k.HasVersion(v) {
-		v = k.Versions[0]
-	}
-	if err := k.Validate(a, v); err != nil {
-		return nil, err
-	}
-	t := a.Target
-	if t.FilterType == graph.FilterNone {
-		t.FilterType = ""
-	}
-	return &stored{id: assignmentID(pid, t), target: t, intent: a.Intent}, nil
-}
-
-// Assignments returns the assignments of a policy in tenant, in order, as
-// Graph lists them in beta (every kind exists in beta). kind is a registry
-// name; tenant and policy id are matched case-insensitively.
-func (s *Server) Assignments(tenant, kind, policyID string) []graph.Assignment {
-	k, err := graph.LookupKind(kind)
-	if err != nil {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.policies[policyKey(strings.ToLower(tenant), k, normPolicy(policyID))]
-	if p == nil {
-		return nil
-	}
-	return p.assignments(k)
-}
-
-// AllAssignments returns every non-empty policy's assignments keyed
-// "tenant|kind|policy" (tenant lower case, kind as in the registry, policy
-// id with its GUID part lower case).
-func (s *Server) AllAssignments() map[string][]graph.Assignment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string][]graph.Assignment, len(s.policies))
-	for key, p := range s.policies {
-		if len(p.order) == 0 {
-			continue
-		}
-		kindName := strings.Split(key, "|")[1]
-		k, _ := graph.LookupKind(kindName)
-		out[key] = p.assignments(k)
-	}
-	return out
-}
-
 // CreatesApplied is the number of assignments created, through create or
 // assign (an assign counts the ids its set adds).
 func (s *Server) CreatesApplied() int {
@@ -361,11 +289,7 @@ func (s *Server) DuplicateCreates() int {
 func (s *Server) StatusCounts() map[int]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[int]int, len(s.status))
-	for k, v := range s.status {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.status)
 }
 
 // Stats returns a snapshot of the counters.
@@ -395,60 +319,7 @@ func (s *Server) MaxWritesInWindow() map[string]int {
 func (s *Server) EarlyWrites() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.early))
-	for k, v := range s.early {
-		out[k] = v
-	}
-	return out
-}
-
-// policyLocked returns the policy's set, creating it.
-func (s *Server) policyLocked(tenant string, k *graph.Kind, pid string) *policy {
-	key := policyKey(tenant, k, pid)
-	p := s.policies[key]
-	if p == nil {
-		p = &policy{byID: make(map[string]*stored)}
-		s.policies[key] = p
-	}
-	return p
-}
-
-// put adds st, or replaces the entry with its id in place.
-func (p *policy) put(st *stored) {
-	if _, ok := p.byID[st.id]; !ok {
-		p.order = append(p.order, st.id)
-	}
-	p.byID[st.id] = st
-}
-
-// assignments parses the set as listed in beta.
-func (p *policy) assignments(k *graph.Kind) []graph.Assignment {
-	out := make([]graph.Assignment, 0, len(p.order))
-	for _, id := range p.order {
-		a, err := graph.ParseAssignment(p.byID[id].render(k, graph.Beta))
-		if err != nil { // cannot happen: render writes valid JSON
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-// page returns the entries [off, off+n) rendered in v, and whether more follow.
-func (p *policy) page(k *graph.Kind, v string, off, n int) ([]any, bool) {
-	if p == nil || off >= len(p.order) {
-		return []any{}, false
-	}
-	end := min(off+n, len(p.order))
-	out := make([]any, 0, end-off)
-	for _, id := range p.order[off:end] {
-		out = append(out, p.byID[id].render(k, v))
-	}
-	return out, end < len(p.order)
-}
-
-func policyKey(tenant string, k *graph.Kind, pid string) string {
-	return tenant + "|" + k.Name + "|" + pid
+	return maps.Clone(s.early)
 }
 
 // normPolicy lower-cases the GUID part of a policy id; invalid ids are

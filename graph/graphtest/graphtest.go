@@ -23,6 +23,12 @@ type (
 	DuplicateMode = graphsim.DuplicateMode
 	// IdentityProvider is [graphsim.IdentityProvider].
 	IdentityProvider = graphsim.IdentityProvider
+	// Group is [graphsim.Group].
+	Group = graphsim.Group
+	// Filter is [graphsim.Filter].
+	Filter = graphsim.Filter
+	// Policy is [graphsim.Policy].
+	Policy = graphsim.Policy
 )
 
 // Constants of package graphsim, under their graphtest names.
