@@ -79,6 +79,29 @@
 // [Server.MaxWritesInWindow], [Server.EarlyWrites] … let tests assert what
 // a client did.
 //
+// # Admin API
+//
+// The same server answers JSON under /_sim/, a prefix Graph never uses, so
+// that users of `bulkassign sim` and the demo can set tenants up from
+// outside. No authentication, no throttling, no faults, not counted.
+// Errors are {"error":{"code","message"}} with 400 or 404.
+//
+//	POST /_sim/tenants/{tenant}/groups       {"displayName":"…","id":"<guid, optional>"}
+//	                                         → 201 {"id","displayName"}
+//	POST /_sim/tenants/{tenant}/filters      {"displayName":"…","platform":"windows10AndLater","id":"<optional>"}
+//	                                         → 201 {"id","displayName","platform"}
+//	POST /_sim/tenants/{tenant}/policies     {"kind":"deviceCompliancePolicies","displayName":"…","id":"<optional>"}
+//	                                         → 201 {"id","kind","displayName"}
+//	POST /_sim/tenants/{tenant}/assignments  {"kind":"…","policyId":"…","assignment":{<Graph beta object>}}
+//	                                         → 201 the assignment as beta lists it; an object with
+//	                                           "source":"policySets","sourceId":"…" is inherited
+//	GET  /_sim/tenants/{tenant}/assignments?kind=K&policyId=P
+//	                                         → 200 {"value":[beta objects],"assignCalls":n}
+//	GET  /_sim/stats                         → 200 [Stats] as JSON
+//	POST /_sim/reset                         → 204, [Server.Reset]
+//
+// {tenant} is a tenant GUID, a domain or "default".
+//
 // # Identity provider
 //
 // [IdentityProvider] is a token endpoint that azidentity accepts

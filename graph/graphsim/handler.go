@@ -46,6 +46,10 @@ type request struct {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+		s.admin.ServeHTTP(w, r)
+		return
+	}
 	rq := &request{id: uuid.NewString(), clientID: r.Header.Get("client-request-id")}
 	var body []byte
 	if r.Body != nil {

@@ -19,6 +19,7 @@ type Server struct {
 	routes          map[string][]*graph.Kind // "root/collection" (lower case) → kinds
 	notRouted       map[string]bool          // kind names whose create is not routed
 	deleteNotRouted map[string]bool          // kind names whose delete is not routed
+	admin           http.Handler             // the /_sim/ API
 
 	mu          sync.Mutex
 	rng         *rand.Rand
@@ -50,7 +51,8 @@ type retryWindow struct {
 
 // Stats are the simulator's counters since it started or was last reset.
 type Stats struct {
-	// Requests is every request answered or reset (401s included).
+	// Requests is every Graph request answered or reset (401s included;
+	// the admin API is not counted).
 	Requests int `json:"requests"`
 	// Writes is every POST or DELETE that passed authentication and
 	// routing.
@@ -110,6 +112,7 @@ func New(cfg Config) *Server {
 		k, _ := graph.LookupKind(n)
 		s.deleteNotRouted[k.Name] = true
 	}
+	s.admin = s.adminHandler()
 	s.resetLocked()
 	return s
 }
@@ -176,8 +179,8 @@ func (s *Server) Client() *http.Client {
 	return s.hs.Client()
 }
 
-// Handler returns the simulator's HTTP handler, for use with any
-// http.Server.
+// Handler returns the simulator's HTTP handler (Graph and the admin API),
+// for use with any http.Server.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Reset clears every assignment, group, filter, named policy, counter,
