@@ -68,7 +68,7 @@ func (s *Server) resolve(r *http.Request, rq *request) (route, *reply) {
 	}
 	rt.version = version
 	if rt.kind != nil && !rt.kind.HasVersion(version) {
-		return route{}, segmentNotFound(rq, rt.kind.Collection, version)
+		return route{}, segmentNotFound(rq, rt.kind.Collection)
 	}
 	if !rt.op.allows(r.Method) {
 		rep := errorReply(rq, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "The HTTP method '"+clip(r.Method)+"' is not allowed on this resource.")
@@ -102,7 +102,7 @@ func (s *Server) match(rq *request, segs []string) (route, *reply) {
 		return route{op: opGroups}, nil
 	case len(segs) == 3 && strings.EqualFold(segs[1], "deviceManagement") && strings.EqualFold(segs[2], "assignmentFilters"):
 		if segs[0] != graph.Beta {
-			return route{}, segmentNotFound(rq, segs[2], segs[0])
+			return route{}, segmentNotFound(rq, segs[2])
 		}
 		return route{op: opFilters}, nil
 	case len(segs) < 3:
@@ -137,10 +137,9 @@ func (s *Server) match(rq *request, segs []string) (route, *reply) {
 }
 
 // segmentNotFound is Graph's answer for a path segment the API version
-// lacks.
-func segmentNotFound(rq *request, segment, version string) *reply {
-	return errorReply(rq, http.StatusBadRequest, CodeBadRequest,
-		"Resource not found for the segment '"+clip(segment)+"' in API version "+version+".")
+// lacks (its OData model has no such segment).
+func segmentNotFound(rq *request, segment string) *reply {
+	return errorReply(rq, http.StatusBadRequest, CodeBadRequest, "Resource not found for the segment '"+clip(segment)+"'.")
 }
 
 func joinPath(a, b string) string {
