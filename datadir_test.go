@@ -283,3 +283,23 @@ func TestLookUpKeepsClusterTopology(t *testing.T) {
 	}
 }
 
+// TestIngestWaitNeedsWorkers: ingest --wait on a data dir no serve or run
+// is using refuses before enqueueing (nothing could process the rows, and
+// a serve started later would wait for the data dir), where waiting would
+// never end.
+func TestIngestWaitNeedsWorkers(t *testing.T) {
+	e := newE2E(t, fastSim())
+	owner := natstest.Embedded(t, natsembed.Config{DataDir: e.dataDir})
+	if _, err := jobs.Provision(natstest.Context(t), natstest.Connect(t, owner), jobs.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	owner.Shutdown()
+	path := e.writeCSV("nobody.csv", genRows(80, 1, 3))
+	code, out, errOut := e.run("ingest", "--wait", path)
+	if code != exitFailed || !strings.Contains(errOut, "nothing would process the rows") {
+		t.Fatalf("ingest --wait with no worker: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := e.run("status"); code != 0 || strings.Contains(out, "nobody.csv") {
+		t.Fatalf("status after the refused ingest: exit %d\n%s", code, out)
+	}
+}
