@@ -73,7 +73,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		_ = waitSim()
 	}()
 
-	f.nats = natsOptions{dataDir: dataDir, host: "127.0.0.1", port: -1, replicas: 1}
+	f.nats = natsOptions{dataDir: dataDir, host: "127.0.0.1", replicas: 1, command: "demo"}
 	f.graph = graphOptions{cloud: "global", graphURL: url, timeout: 10 * time.Second}
 	f.ing = ingestOptions{skipInvalid: true, maxErrors: 100, maxInFlight: 1024}
 	f.format = "csv"

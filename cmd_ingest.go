@@ -35,6 +35,10 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer b.close()
+	if wait && b.emb != nil {
+		// This process runs the data dir's server: no worker can reach it.
+		return fmt.Errorf("--wait: no bulkassign serve or run is using data dir %s, so nothing would process the rows; start `bulkassign serve` first, or use `bulkassign run`", nats.dataDir)
+	}
 	imp, err := enqueue(ctx, env, b, src, &ing)
 	if err != nil {
 		return err

@@ -44,7 +44,7 @@ func cmdRetry(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		b = p.b
-	} else if b, err = nats.open(ctx, log); err != nil {
+	} else if b, err = nats.open(ctx, env.stderr, log, lookUp); err != nil {
 		return err
 	}
 	defer b.close()

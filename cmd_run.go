@@ -111,7 +111,7 @@ func openPipeline(ctx context.Context, env *environment, n *natsOptions, g *grap
 		return nil, err
 	}
 	n.intentsMaxAge = work.intentsMaxAge()
-	b, err := n.open(ctx, log)
+	b, err := n.open(ctx, env.stderr, log, provision)
 	if err != nil {
 		return nil, err
 	}

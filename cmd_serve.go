@@ -49,7 +49,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	nats.intentsMaxAge = work.intentsMaxAge()
-	b, err := nats.open(ctx, log)
+	b, err := nats.open(ctx, env.stderr, log, provision)
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/internal/natstest"
 )
 
 // freeAddr returns a loopback address with a port that was free just now.
@@ -35,12 +34,7 @@ func freeAddr(t *testing.T) string {
 // counted, and serve stops cleanly when asked.
 func TestServeIngestAndSubmit(t *testing.T) {
 	e := newE2E(t, fastSim())
-	emb, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: filepath.Join(e.dir, "nats"), Host: "127.0.0.1", Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	url := emb.ClientURL()
+	url := natstest.Plain(t) // an external NATS
 	metricsAddr := freeAddr(t)
 
 	ctx, stop := context.WithCancel(context.Background())

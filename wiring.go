@@ -5,22 +5,23 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphsim"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
+	"github.com/bulkassign/bulkassign/natsembed"
 	"github.com/bulkassign/bulkassign/worker"
 )
 
@@ -35,65 +36,124 @@ type natsOptions struct {
 	// intentsMaxAge is set by commands that run workers: past their job
 	// deadline.
 	intentsMaxAge time.Duration
+	// command is the command's name, recorded as the data dir's owner.
+	command string
 }
 
 func (o *natsOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.url, "nats-url", "", "NATS server or cluster URL; empty: start an embedded nats-server")
-	fs.StringVar(&o.dataDir, "data-dir", "./bulkassign-data", "JetStream store directory of the embedded server")
-	fs.StringVar(&o.host, "nats-host", "127.0.0.1", "listen address of the embedded server")
-	fs.IntVar(&o.port, "nats-port", 4222, "listen port of the embedded server (-1: random)")
-	fs.IntVar(&o.replicas, "replicas", 1, "JetStream replicas of bulkassign's streams and buckets (3 on a 3-node cluster)")
+	o.command = fs.Name()
+	fs.StringVar(&o.url, "nats-url", "", "NATS server or cluster URL; empty: the embedded nats-server of --data-dir")
+	fs.StringVar(&o.dataDir, "data-dir", "./bulkassign-data", "directory of the embedded server: its JetStream store, credentials (bulkassign.nkey) and address (bulkassign.server.json)")
+	fs.StringVar(&o.host, "nats-host", "127.0.0.1", "listen address of the embedded server (only clients with the credentials in --data-dir can connect)")
+	fs.IntVar(&o.port, "nats-port", 0, "listen port of the embedded server; 0 (the default) or -1: a random free port, recorded in --data-dir, where other commands given --data-dir find it. When another process owns --data-dir, its server is reached on this port instead of the recorded one")
+	fs.IntVar(&o.replicas, "replicas", 1, "JetStream replicas of bulkassign's streams and buckets (3 on a 3-node cluster); never lowers a store's")
 	fs.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "how long a job held by a worker that died stays invisible before it is delivered again")
 }
 
+// storeAccess says what a command does with the store.
+type storeAccess int
+
+const (
+	// lookUp is for commands that read or enqueue (status, report, ingest,
+	// retry): they join the process that owns --data-dir, or run the
+	// embedded server for their own duration, and open the store without
+	// changing its topology.
+	lookUp storeAccess = iota
+	// provision is for commands that run workers (run, serve, demo, retry
+	// --wait): they own --data-dir, waiting while another process does,
+	// and create or update the store's topology.
+	provision
+)
+
 // backend is an open connection to JetStream, and the embedded server if
-// one was started.
+// this process runs it.
 type backend struct {
-	emb    *jobs.Embedded
+	emb    *natsembed.Server
 	nc     *nats.Conn
 	closed chan struct{} // closed when nc is closed
 	store  *jobs.Store
 }
 
-// open connects to NATS (starting the embedded server when no URL is given)
-// and opens the store, creating or upgrading its topology.
-func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, error) {
+// open connects to NATS as access says (see storeAccess) and opens the
+// store. While it waits for a data dir another process owns, it says so
+// on stderr.
+func (o *natsOptions) open(ctx context.Context, stderr io.Writer, log *slog.Logger, access storeAccess) (*backend, error) {
 	b := &backend{closed: make(chan struct{})}
-	url := o.url
-	if url == "" {
-		emb, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: o.dataDir, Host: o.host, Port: o.port, Logger: log})
-		switch {
-		case errors.Is(err, jobs.ErrDataDirLocked) && o.port > 0:
-			// Another bulkassign (run, serve) owns this store: use its server.
-			url = fmt.Sprintf("nats://%s", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
-			log.Debug("data directory in use; connecting to its embedded server", slog.String("url", url))
-		case err != nil:
-			return nil, fmt.Errorf("start embedded NATS: %w", err)
-		default:
-			b.emb = emb
-			url = emb.ClientURL()
-			log.Debug("embedded NATS started", slog.String("url", url), slog.String("data_dir", o.dataDir))
-		}
-	}
-	nc, err := nats.Connect(url,
+	opts := []nats.Option{
 		nats.Name("bulkassign"),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
 		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
-	)
-	if err != nil {
-		b.close()
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
 	}
-	b.nc = nc
-	store, err := jobs.Open(ctx, nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log})
+	var err error
+	switch {
+	case o.url != "":
+		if b.nc, err = nats.Connect(o.url, opts...); err != nil {
+			err = fmt.Errorf("connect to NATS at %s: %w", redactURL(o.url), err)
+		}
+	case access == provision:
+		wait := &dataDirWait{w: stderr, dir: o.dataDir, every: rate.Sometimes{First: 1, Interval: 30 * time.Second}}
+		if b.emb, err = natsembed.StartWhenFree(ctx, o.embedded(log), wait.waiting); err != nil {
+			return nil, fmt.Errorf("start embedded NATS: %w", err)
+		}
+		wait.done()
+		log.Debug("embedded NATS started", slog.String("url", b.emb.ClientURL()), slog.String("data_dir", o.dataDir))
+		b.nc, err = b.emb.Connect(opts...)
+	default:
+		if _, serr := os.Stat(o.dataDir); errors.Is(serr, os.ErrNotExist) {
+			return nil, fmt.Errorf("no bulkassign store in data dir %s (it does not exist); start `bulkassign serve` or `run` first", o.dataDir)
+		}
+		b.emb, b.nc, err = natsembed.Attach(ctx, o.embedded(log), opts...)
+		if err == nil {
+			log.Debug("connected to the embedded NATS of the data dir", slog.String("data_dir", o.dataDir),
+				slog.String("url", b.nc.ConnectedUrlRedacted()), slog.Bool("joined", b.emb == nil))
+		}
+	}
 	if err != nil {
 		b.close()
+		return nil, err
+	}
+	open := jobs.Open
+	if access == provision {
+		open = jobs.Provision
+	}
+	b.store, err = open(ctx, b.nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log})
+	if err != nil {
+		b.close()
+		if errors.Is(err, jobs.ErrNoStore) {
+			return nil, fmt.Errorf("%w; start `bulkassign serve` or `run` first", err)
+		}
 		return nil, fmt.Errorf("open JetStream store: %w", err)
 	}
-	b.store = store
 	return b, nil
+}
+
+// embedded is the embedded server's configuration.
+func (o *natsOptions) embedded(log *slog.Logger) natsembed.Config {
+	return natsembed.Config{DataDir: o.dataDir, Host: o.host, Port: o.port, Command: "bulkassign " + o.command, Logger: log}
+}
+
+// dataDirWait tells the user that the command waits for a data dir another
+// process owns: at once, then every 30 s, and when it is free.
+type dataDirWait struct {
+	w      io.Writer
+	dir    string
+	every  rate.Sometimes
+	waited bool
+}
+
+func (d *dataDirWait) waiting(o natsembed.Owner) {
+	d.waited = true
+	d.every.Do(func() {
+		fmt.Fprintf(d.w, "bulkassign: data dir %s is in use by %s; waiting for it to finish…\n", d.dir, o)
+	})
+}
+
+func (d *dataDirWait) done() {
+	if d.waited {
+		fmt.Fprintf(d.w, "bulkassign: data dir %s is free; continuing\n", d.dir)
+	}
 }
 
 // close drains the connection, then stops the embedded server (last).
@@ -250,14 +310,14 @@ func isTerminal(w any) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// openBackend builds the logger and opens NATS and the store: the start of
-// every command that works on an existing store.
+// openBackend builds the logger and opens NATS and the store for look-up:
+// the start of every command that reads or enqueues.
 func openBackend(ctx context.Context, env *environment, o *natsOptions, logs *logOptions) (*backend, *slog.Logger, error) {
 	log, err := logs.logger(env)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := o.open(ctx, log)
+	b, err := o.open(ctx, env.stderr, log, lookUp)
 	if err != nil {
 		return nil, nil, err
 	}

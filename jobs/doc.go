@@ -1,13 +1,17 @@
 // Package jobs is bulkassign's job model and its home in NATS JetStream:
 // the jobs stream (one subject per tenant), the outcome and claim KV
 // buckets that make writes effectively-once, the results stream (one
-// subject per import), the imports bucket, the dead-letter stream, and an
-// embedded nats-server for single-machine use.
+// subject per import), the imports bucket and the dead-letter stream. It
+// works on any NATS connection; the embedded server for single-machine use
+// is package natsembed.
 //
 // # Topology
 //
-// [Open] creates, or updates in place, everything below; every process
-// may call it on start.
+// [Provision] creates, or updates in place, everything below: the
+// processes that run workers call it on start. [Open] only looks it up,
+// for commands that read or enqueue: it changes nothing on the server and
+// fails with [ErrNoStore] where nothing was provisioned. Provision never
+// lowers replicas, stream max ages or bucket TTLs set higher than asked.
 //
 //   - Stream BULKASSIGN_JOBS, subjects bulkassign.jobs.<tenant token>
 //     (see [TenantSubject]), work-queue retention: a job leaves when a
@@ -34,14 +38,9 @@
 //
 // # Durability
 //
-// On a single node, JetStream writes every message (and every KV update)
-// to the operating system before it acknowledges it, so a killed process
-// (kill -9, OOM) loses nothing that was acknowledged. It fsyncs to disk
-// every [EmbeddedConfig.SyncInterval] (default 2 minutes), so a machine or
-// power failure can lose the last interval; [EmbeddedConfig.SyncAlways]
-// closes that gap at a large cost in throughput (measured on a 2-core
-// machine: about 35,000 jobs/s published by default, about 1,500 jobs/s
-// with SyncAlways). Consumer acknowledgements are written asynchronously:
-// after a crash a few acknowledged jobs may be delivered again, which the
+// Every publish, result and KV update is acknowledged by JetStream once
+// it is stored (see package natsembed for what that means on the embedded
+// server). Consumer acknowledgements are written asynchronously: after a
+// crash a few acknowledged jobs may be delivered again, which the
 // outcomes bucket turns into "existing".
 package jobs

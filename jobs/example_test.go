@@ -7,15 +7,14 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/natsembed"
 )
 
-// Start an embedded server, open the store, enqueue a job, record its
+// Start an embedded server, provision the store, enqueue a job, record its
 // result and read the report back.
-func ExampleStartEmbedded() {
+func ExampleProvision() {
 	dir, err := os.MkdirTemp("", "bulkassign-example")
 	if err != nil {
 		fmt.Println(err)
@@ -23,13 +22,13 @@ func ExampleStartEmbedded() {
 	}
 	defer os.RemoveAll(dir)
 
-	srv, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: dir, Port: -1})
+	srv, err := natsembed.Start(natsembed.Config{DataDir: dir})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer srv.Shutdown() // last: after the connection is closed
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := srv.Connect()
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -38,7 +37,7 @@ func ExampleStartEmbedded() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	store, err := jobs.Open(ctx, nc, jobs.Config{})
+	store, err := jobs.Provision(ctx, nc, jobs.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -82,20 +81,20 @@ func ExampleStartEmbedded() {
 func ExampleStore_Acquire() {
 	dir, _ := os.MkdirTemp("", "bulkassign-example")
 	defer os.RemoveAll(dir)
-	srv, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: dir, Port: -1})
+	srv, err := natsembed.Start(natsembed.Config{DataDir: dir})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := srv.Connect()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer nc.Close()
 	ctx := context.Background()
-	store, err := jobs.Open(ctx, nc, jobs.Config{})
+	store, err := jobs.Provision(ctx, nc, jobs.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -10,6 +10,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bulkassign/bulkassign/graph"
+	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/natsembed"
 )
 
 func TestMain(m *testing.M) {
@@ -17,9 +19,9 @@ func TestMain(m *testing.M) {
 }
 
 // bundle is what most tests need: a running embedded server, a connection
-// and an opened Store.
+// and a provisioned Store.
 type bundle struct {
-	srv   *Embedded
+	srv   *natsembed.Server
 	nc    *nats.Conn
 	store *Store
 	dir   string
@@ -27,45 +29,26 @@ type bundle struct {
 
 // startServer starts an embedded server on dir with a random port; it is
 // shut down in t.Cleanup.
-func startServer(t testing.TB, dir string) *Embedded {
+func startServer(t testing.TB, dir string) *natsembed.Server {
 	t.Helper()
-	e, err := StartEmbedded(EmbeddedConfig{DataDir: dir, Port: -1})
-	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
-	}
-	t.Cleanup(e.Shutdown)
-	return e
-}
-
-func connect(t testing.TB, e *Embedded) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return natstest.Embedded(t, natsembed.Config{DataDir: dir})
 }
 
 func setup(t testing.TB, cfg Config) *bundle {
 	t.Helper()
 	dir := t.TempDir()
 	e := startServer(t, dir)
-	nc := connect(t, e)
-	s, err := Open(testCtx(t), nc, cfg)
+	nc := natstest.Connect(t, e)
+	s, err := Provision(testCtx(t), nc, cfg)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("Provision: %v", err)
 	}
 	return &bundle{srv: e, nc: nc, store: s, dir: dir}
 }
 
 // testCtx is a context bounded so that a hung test fails instead of
 // waiting for the global test timeout.
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return natstest.Context(t) }
 
 // testJob returns a valid job for tenant, import and row; n varies the
 // group so that keys differ.

@@ -9,6 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
+
+	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/natsembed"
 )
 
 func streamMsgs(t testing.TB, s jetstream.Stream) uint64 {
@@ -165,12 +168,8 @@ func BenchmarkPublish(b *testing.B) {
 
 // BenchmarkPublishSyncAlways is the same with fsync on every write.
 func BenchmarkPublishSyncAlways(b *testing.B) {
-	e, err := StartEmbedded(EmbeddedConfig{DataDir: b.TempDir(), Port: -1, SyncAlways: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(e.Shutdown)
-	s, err := Open(context.Background(), connect(b, e), Config{})
+	e := natstest.Embedded(b, natsembed.Config{SyncAlways: true})
+	s, err := Provision(context.Background(), natstest.Connect(b, e), Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

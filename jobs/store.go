@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Names of the streams and KV buckets Open creates. They are part of the
+// Names of the streams and KV buckets Provision creates. They are part of the
 // operational contract (dashboards, `nats stream info`).
 const (
 	JobsStream     = "BULKASSIGN_JOBS"
@@ -38,11 +38,15 @@ const (
 // not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrNoStore is wrapped by [Open] when the streams and buckets it looks up
+// do not exist on the server: nothing has provisioned a store there.
+var ErrNoStore = errors.New("no bulkassign store on this NATS")
+
 // Config configures the JetStream topology. The zero value is usable: every
-// field has a default, filled in by Open.
+// field has a default, filled in by Open and Provision.
 type Config struct {
 	// Replicas is the replication factor of every stream and bucket.
-	// Default 1; use 3 on a 3-node cluster.
+	// Default 1; use 3 on a 3-node cluster. Provision never lowers it.
 	Replicas int
 	// AckWait is how long a delivered job may stay unacknowledged before
 	// JetStream redelivers it; workers extend it with InProgress. Default 30 s.
@@ -58,7 +62,8 @@ type Config struct {
 	// use it itself; workers read it through [Store.Config].
 	ClaimTTL time.Duration
 	// ResultsMaxAge is how long results are kept. Default 0: forever (a
-	// report must be reproducible); set it to bound disk use.
+	// report must be reproducible); set it to bound disk use. Provision
+	// never shortens it (nor DeadMaxAge, nor IntentsMaxAge).
 	ResultsMaxAge time.Duration
 	// DeadMaxAge is how long dead letters are kept. Default 0: forever.
 	DeadMaxAge time.Duration
@@ -143,12 +148,94 @@ type Store struct {
 	outcomes, intents, leases, imports jetstream.KeyValue
 }
 
-// Open creates every stream and bucket, or updates them to cfg when they
-// exist (an older configuration is upgraded in place), and returns the
-// Store. It is idempotent: every process may call it on start.
+// Open looks up every stream and bucket and returns the Store; it creates
+// and changes nothing, so a command that only reads or enqueues may run
+// against any NATS. It fails with an error wrapping [ErrNoStore] when the
+// topology is missing: [Provision] creates it.
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	s, err := newStore(nc, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: open: %w", err)
+	}
+	streams, buckets := s.topology()
+	for _, st := range streams {
+		str, err := s.js.Stream(ctx, st.cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("jobs: open: %w (stream %s not found)", ErrNoStore, st.cfg.Name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jobs: open stream %s: %w", st.cfg.Name, err)
+		}
+		*st.dst = str
+	}
+	for _, b := range buckets {
+		kv, err := s.js.KeyValue(ctx, b.cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("jobs: open: %w (bucket %s not found)", ErrNoStore, b.cfg.Bucket)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jobs: open bucket %s: %w", b.cfg.Bucket, err)
+		}
+		*b.dst = kv
+	}
+	s.cfg.Replicas = s.jobs.CachedInfo().Config.Replicas
+	return s, nil
+}
+
+// Provision creates every stream and bucket, or updates them to cfg when
+// they exist (an older configuration is upgraded in place), and returns
+// the Store. It never lowers what is already set higher than cfg asks:
+// replicas, and the max age of a stream or the TTL of a bucket (0, keep
+// forever, being the highest); it keeps those and says so at debug level.
+// It is idempotent; the processes that run workers call it on start.
+func Provision(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	s, err := newStore(nc, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: provision: %w", err)
+	}
+	streams, buckets := s.topology()
+	for _, st := range streams {
+		sc := st.cfg
+		cur, err := s.js.Stream(ctx, sc.Name)
+		switch {
+		case err == nil:
+			was := cur.CachedInfo().Config
+			sc.Replicas = s.keepHigher(ctx, sc.Name, "replicas", was.Replicas, sc.Replicas)
+			sc.MaxAge = s.keepLonger(ctx, sc.Name, "max age", was.MaxAge, sc.MaxAge)
+		case !errors.Is(err, jetstream.ErrStreamNotFound):
+			return nil, fmt.Errorf("jobs: provision stream %s: %w", sc.Name, err)
+		}
+		if *st.dst, err = s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("jobs: provision stream %s: %w", sc.Name, err)
+		}
+	}
+	for _, b := range buckets {
+		kc := b.cfg
+		cur, err := s.js.KeyValue(ctx, kc.Bucket)
+		if err == nil {
+			var st jetstream.KeyValueStatus
+			if st, err = cur.Status(ctx); err == nil {
+				was := st.Config()
+				kc.Replicas = s.keepHigher(ctx, kc.Bucket, "replicas", was.Replicas, kc.Replicas)
+				kc.TTL = s.keepLonger(ctx, kc.Bucket, "TTL", was.TTL, kc.TTL)
+			}
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("jobs: provision bucket %s: %w", kc.Bucket, err)
+		}
+		if *b.dst, err = s.js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return nil, fmt.Errorf("jobs: provision bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	s.cfg.Replicas = s.jobs.CachedInfo().Config.Replicas
+	return s, nil
+}
+
+// newStore checks cfg and builds a Store on nc without its streams and
+// buckets.
+func newStore(nc *nats.Conn, cfg Config) (*Store, error) {
 	if nc == nil {
-		return nil, errors.New("jobs: open: nil connection")
+		return nil, errors.New("nil connection")
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -156,17 +243,32 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, fmt.Errorf("jobs: open: %w", err)
+		return nil, err
 	}
 	s := &Store{js: js, cfg: cfg, log: cfg.Logger}
 	if s.pubJS, err = s.newPublishHandle(nc); err != nil {
-		return nil, fmt.Errorf("jobs: open: %w", err)
+		return nil, err
 	}
+	return s, nil
+}
 
-	streams := []struct {
+// streamSpec and bucketSpec are one element of the topology and the Store
+// field it fills.
+type (
+	streamSpec struct {
 		dst *jetstream.Stream
 		cfg jetstream.StreamConfig
-	}{
+	}
+	bucketSpec struct {
+		dst *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}
+)
+
+// topology is every stream and bucket as the Store's config asks for them.
+func (s *Store) topology() ([]streamSpec, []bucketSpec) {
+	cfg := s.cfg
+	streams := []streamSpec{
 		{&s.jobs, jetstream.StreamConfig{
 			Name:        JobsStream,
 			Description: "bulkassign jobs, one subject per tenant",
@@ -204,43 +306,45 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 			Replicas:    cfg.Replicas,
 		}},
 	}
-	for _, st := range streams {
-		str, err := js.CreateOrUpdateStream(ctx, st.cfg)
-		if err != nil {
-			return nil, fmt.Errorf("jobs: open stream %s: %w", st.cfg.Name, err)
-		}
-		*st.dst = str
+	bucket := func(dst *jetstream.KeyValue, name, desc string, ttl time.Duration) bucketSpec {
+		return bucketSpec{dst, jetstream.KeyValueConfig{
+			Bucket: name, Description: desc, History: 1, TTL: ttl,
+			Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		}}
 	}
-
-	buckets := []struct {
-		dst  *jetstream.KeyValue
-		name string
-		desc string
-		ttl  time.Duration // 0: entries are kept until deleted
-	}{
-		{&s.outcomes, OutcomesBucket, "bulkassign outcome per assignment key: written once the assignment exists", 0},
-		{&s.intents, IntentsBucket, "bulkassign write intent per assignment key: a Graph write may be in flight", cfg.IntentsMaxAge},
-		{&s.leases, LeasesBucket, "bulkassign leases: per-key and per-policy ownership", 0},
-		{&s.imports, ImportsBucket, "bulkassign imports", 0},
+	buckets := []bucketSpec{
+		bucket(&s.outcomes, OutcomesBucket, "bulkassign outcome per assignment key: written once the assignment exists", 0),
+		bucket(&s.intents, IntentsBucket, "bulkassign write intent per assignment key: a Graph write may be in flight", cfg.IntentsMaxAge),
+		bucket(&s.leases, LeasesBucket, "bulkassign leases: per-key and per-policy ownership", 0),
+		bucket(&s.imports, ImportsBucket, "bulkassign imports", 0),
 	}
-	for _, b := range buckets {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      b.name,
-			Description: b.desc,
-			History:     1,
-			TTL:         b.ttl,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("jobs: open bucket %s: %w", b.name, err)
-		}
-		*b.dst = kv
-	}
-	return s, nil
+	return streams, buckets
 }
 
-// Config returns the effective configuration, defaults filled in.
+// keepHigher returns the replicas to provision: the existing count when it
+// is higher than asked.
+func (s *Store) keepHigher(ctx context.Context, name, what string, was, asked int) int {
+	if was <= asked {
+		return asked
+	}
+	s.log.DebugContext(ctx, "jobs: provision keeps the higher setting", slog.String("name", name),
+		slog.String("setting", what), slog.Int("kept", was), slog.Int("asked", asked))
+	return was
+}
+
+// keepLonger returns the max age or TTL to provision: the existing one when
+// it keeps data longer than asked (0 keeps it forever).
+func (s *Store) keepLonger(ctx context.Context, name, what string, was, asked time.Duration) time.Duration {
+	if asked == 0 || (was != 0 && was <= asked) {
+		return asked
+	}
+	s.log.DebugContext(ctx, "jobs: provision keeps the longer setting", slog.String("name", name),
+		slog.String("setting", what), slog.Duration("kept", was), slog.Duration("asked", asked))
+	return was
+}
+
+// Config returns the configuration, defaults filled in, with Replicas as
+// the jobs stream has it.
 func (s *Store) Config() Config { return s.cfg }
 
 // JetStream returns the JetStream handle the Store uses.

@@ -7,11 +7,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/natsembed"
 	"github.com/bulkassign/bulkassign/worker"
 )
 
@@ -22,20 +21,20 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "bulkassign-example")
 	defer os.RemoveAll(dir)
-	srv, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: dir, Port: -1})
+	srv, err := natsembed.Start(natsembed.Config{DataDir: dir})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := srv.Connect()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer nc.Close()
 	ctx := context.Background()
-	store, err := jobs.Open(ctx, nc, jobs.Config{})
+	store, err := jobs.Provision(ctx, nc, jobs.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

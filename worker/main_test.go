@@ -17,6 +17,7 @@ import (
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/natsembed"
 )
 
 func TestMain(m *testing.M) {
@@ -31,7 +32,7 @@ type bundle struct {
 	t     *testing.T
 	dir   string
 	port  int
-	srv   *jobs.Embedded
+	srv   *natsembed.Server
 	nc    *nats.Conn
 	store *jobs.Store
 	sim   *graphtest.Server
@@ -52,7 +53,7 @@ func setup(t *testing.T, o opts) *bundle {
 	t.Helper()
 	b := &bundle{t: t, dir: t.TempDir()}
 	b.startNATS()
-	nc, err := nats.Connect(b.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+	nc, err := b.srv.Connect(nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
 		nats.ReconnectJitter(0, 0))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
@@ -62,9 +63,9 @@ func setup(t *testing.T, o opts) *bundle {
 	if o.jobs.AckWait == 0 {
 		o.jobs.AckWait = 5 * time.Second
 	}
-	b.store, err = jobs.Open(testCtx(t), nc, o.jobs)
+	b.store, err = jobs.Provision(testCtx(t), nc, o.jobs)
 	if err != nil {
-		t.Fatalf("jobs.Open: %v", err)
+		t.Fatalf("jobs.Provision: %v", err)
 	}
 	b.sim = graphtest.Start(t, o.sim)
 	// httptest's client keeps 2 idle connections per host: with dozens of
@@ -101,9 +102,9 @@ func (b *bundle) startNATS() {
 	if b.port != 0 {
 		port = b.port
 	}
-	srv, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: b.dir, Port: port})
+	srv, err := natsembed.Start(natsembed.Config{DataDir: b.dir, Port: port})
 	if err != nil {
-		b.t.Fatalf("StartEmbedded: %v", err)
+		b.t.Fatalf("natsembed.Start: %v", err)
 	}
 	b.t.Cleanup(srv.Shutdown)
 	b.srv = srv

@@ -1,6 +1,6 @@
 //go:build !unix && !windows
 
-package jobs
+package natsembed
 
 import "os"
 
