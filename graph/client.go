@@ -19,6 +19,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/uuid"
+
+	"github.com/bulkassign/bulkassign/redact"
 )
 
 // Defaults of [Config].
@@ -91,13 +93,23 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("graph client: negative Timeout %s", cfg.Timeout)
 	}
 	raw := strings.TrimRight(cmp.Or(cfg.BaseURL, cfg.Cloud.GraphURL()), "/")
+	// The URL is only ever printed redacted: a password in it must not
+	// reach an error message, and url.Parse's errors quote the whole URL.
+	shown := truncate(redact.URL(raw))
+	if shown != truncate(raw) {
+		return nil, fmt.Errorf("graph client: BaseURL %q must not contain credentials", shown)
+	}
 	base, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("graph client: BaseURL: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("graph client: BaseURL %q: %w", shown, err)
 	}
 	if (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.User != nil ||
 		base.RawQuery != "" || base.Fragment != "" {
-		return nil, fmt.Errorf("graph client: BaseURL %q must be http(s)://host[/path] without credentials, query or fragment", truncate(raw))
+		return nil, fmt.Errorf("graph client: BaseURL %q must be http(s)://host[/path] without credentials, query or fragment", shown)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -359,8 +371,12 @@ func (c *Client) send(ctx context.Context, op, tenant, method, u string, body []
 	if err == nil && len(data) > maxBody {
 		err = fmt.Errorf("response body larger than %d bytes", maxBody)
 	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Remove an echoed token before the message is clipped: a token
+		// cut in two is no longer found.
+		data = []byte(redact.String(string(data), token))
+	}
 	if e := classifyResponse(op, write, resp.StatusCode, resp.Header, data, c.now()); e != nil {
-		e.Message = redact(e.Message, token)
 		if e.ClientRequestID == "" {
 			e.ClientRequestID = crid
 		}
@@ -402,12 +418,4 @@ func tokenError(op string, err error) *Error {
 		return &Error{Op: op, Class: ClassTransient, Message: "identity provider unavailable", Err: err}
 	}
 	return &Error{Op: op, Class: ClassUnauthorized, Message: "cannot get a token", Err: err}
-}
-
-// redact removes the token from text Graph echoed back.
-func redact(s, token string) string {
-	if token == "" || s == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[redacted]")
 }
