@@ -201,7 +201,9 @@ func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jo
 }
 
 // finishReport writes the report and the summary, and returns the exit
-// status: 0 when every row is created/existing/duplicate, 1 otherwise.
+// status: 0 when every row is created/existing/duplicate, 1 otherwise. The
+// summary goes to stdout, or to stderr when the report does (path "-"), so
+// that stdout is exactly the report.
 func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, path, format string, quiet bool) error {
 	results, err := store.Results(ctx, imp.ID)
 	if err != nil {
@@ -218,9 +220,10 @@ func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp 
 	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid} {
 		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
 	}
-	fmt.Fprintf(env.stdout, "import %s: %d rows: %s\n", imp.ID, len(results), strings.Join(parts, ", "))
-	if path != "-" {
-		fmt.Fprintf(env.stdout, "report: %s\n", path)
+	if path == "-" {
+		fmt.Fprintf(env.stderr, "import %s: %d rows: %s\n", imp.ID, len(results), strings.Join(parts, ", "))
+	} else {
+		fmt.Fprintf(env.stdout, "import %s: %d rows: %s\nreport: %s\n", imp.ID, len(results), strings.Join(parts, ", "), path)
 	}
 	if counts[jobs.StatusFailed] > 0 || counts[jobs.StatusInvalid] > 0 {
 		return &exitError{code: exitFailed}

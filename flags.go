@@ -36,9 +36,16 @@ func envName(flagName string) string {
 }
 
 // parse applies the environment twins, then the command line (which wins).
-// --help prints usage and returns errHelp, which exits 0.
+// Flags may come before, between and after the positional arguments
+// ("report IMPORT --format json"); after "--" everything is positional.
+// --help prints usage, with each flag's default as the command set it, and
+// exits 0.
 func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(e.stderr)
+	// A command may change a default after registering the flag (serve
+	// logs at info): --help shows the value in effect before the
+	// environment and the command line apply.
+	fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		if v := e.getenv(envName(f.Name)); v != "" && envErr == nil {
@@ -50,10 +57,26 @@ func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	if envErr != nil {
 		return envErr
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{code: exitOK}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return &exitError{code: exitOK}
+			}
+			return &exitError{code: exitUsage}
 		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+	// Leave exactly the positional arguments in fs.Args().
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return &exitError{code: exitUsage}
 	}
 	return nil
