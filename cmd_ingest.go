@@ -35,7 +35,7 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer b.close()
-	imp, err := enqueue(ctx, env, b, src, &ing)
+	imp, err := enqueue(ctx, env, b, src, &ing, nil)
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 	if !wait {
 		return nil
 	}
-	if err := waitImport(ctx, env, b.store, imp, quiet); err != nil {
+	if err := waitImport(ctx, env, b.store, imp, quiet, nil); err != nil {
 		return err
 	}
 	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, defaultReportPath(src.name, "csv"), "csv", quiet)

@@ -143,6 +143,9 @@ func TestHelpShowsRealDefaults(t *testing.T) {
 	if !strings.Contains(run, `log level: debug, info, warn, error (default "warn")`) {
 		t.Errorf("run --help does not show its log level default (warn):\n%s", run)
 	}
+	if !strings.Contains(run, "-connect-deadline duration") || !strings.Contains(run, "(default 2m0s)") {
+		t.Errorf("run --help does not show --connect-deadline with its default:\n%s", run)
+	}
 }
 
 // TestGoModTidy: go.mod lists what the code needs and nothing else, its

@@ -88,6 +88,13 @@ type proc struct {
 
 func (e *e2e) start(args ...string) *proc {
 	e.t.Helper()
+	return e.startWith(nil, args...)
+}
+
+// startWith is start with extra "NAME=value" variables, which win over the
+// bundle's ("NAME=" unsets one for bulkassign, which ignores empty ones).
+func (e *e2e) startWith(vars []string, args ...string) *proc {
+	e.t.Helper()
 	p := &proc{cmd: exec.Command(binary(e.t), args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(),
 		"BULKASSIGN_GRAPH_TOKEN=e2e-token",
@@ -96,6 +103,7 @@ func (e *e2e) start(args ...string) *proc {
 		"BULKASSIGN_NATS_PORT=-1",
 		"BULKASSIGN_QUIET=true",
 	)
+	p.cmd.Env = append(p.cmd.Env, vars...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)

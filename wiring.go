@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -163,6 +165,24 @@ func (o *graphOptions) client(env *environment, transport func(http.RoundTripper
 		cfg.HTTPClient = hc
 	}
 	return graph.NewClient(cfg)
+}
+
+// hosts names, for messages, Graph's host and the identity provider's
+// (empty with a static token, which needs none). Neither carries
+// credentials.
+func (o *graphOptions) hosts(env *environment) (graphHost, identityHost string) {
+	cloud, _ := graph.ParseCloud(o.cloud) // client reports a bad one
+	host := func(raw string) string {
+		if u, err := neturl.Parse(raw); err == nil {
+			return u.Host
+		}
+		return ""
+	}
+	graphHost = host(cmp.Or(o.graphURL, cloud.GraphURL()))
+	if env.getenv("BULKASSIGN_GRAPH_TOKEN") == "" {
+		identityHost = host(graph.AuthorityHost(cloud))
+	}
+	return graphHost, identityHost
 }
 
 // workerOptions are the worker's tuning flags.
