@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/bulkassign/bulkassign/redact"
 )
 
 // environment is what a command gets from the process: streams, the
@@ -17,6 +19,9 @@ type environment struct {
 	getenv         func(string) string
 	// hard is cancelled on a second signal: abort in-flight work at once.
 	hard context.Context
+	// secrets are masked in everything written to stdout and stderr: the
+	// credentials from the environment, and those in URL flags once parsed.
+	secrets *redact.Set
 }
 
 // newFlagSet returns a flag set whose usage shows the command's synopsis.
@@ -39,7 +44,7 @@ func envName(flagName string) string {
 // Flags may come before, between and after the positional arguments
 // ("report IMPORT --format json"); after "--" everything is positional.
 // --help prints usage, with each flag's default as the command set it, and
-// exits 0.
+// exits 0. The credentials in URL flags are added to e.secrets.
 func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(e.stderr)
 	// A command may change a default after registering the flag (serve
@@ -78,6 +83,9 @@ func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	// Leave exactly the positional arguments in fs.Args().
 	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return &exitError{code: exitUsage}
+	}
+	if e.secrets != nil {
+		fs.VisitAll(func(f *flag.Flag) { e.secrets.Add(redact.URLSecrets(f.Value.String())...) })
 	}
 	return nil
 }

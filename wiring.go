@@ -6,13 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	neturl "net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +23,7 @@ import (
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
+	"github.com/bulkassign/bulkassign/redact"
 	"github.com/bulkassign/bulkassign/worker"
 )
 
@@ -86,7 +87,11 @@ func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, err
 	)
 	if err != nil {
 		b.close()
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it quotes the URL, credentials included
+		}
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact.URL(url), err)
 	}
 	b.nc = nc
 	store, err := jobs.Open(ctx, nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log})
@@ -113,16 +118,6 @@ func (b *backend) close() {
 	if b.emb != nil {
 		b.emb.Shutdown()
 	}
-}
-
-// redactURL drops user info from a NATS URL before it is printed.
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***" + u[i:]
-		}
-	}
-	return u
 }
 
 // graphOptions selects the Graph endpoint and credentials.
@@ -260,8 +255,12 @@ func newMetrics() (*metrics.Metrics, *prometheus.Registry, error) {
 	return m, reg, nil
 }
 
-// isTerminal reports whether w is a terminal (for the live progress bar).
+// isTerminal reports whether w is a terminal (for the live progress bar),
+// looking through a redacting writer.
 func isTerminal(w any) bool {
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+		w = u.Unwrap()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
