@@ -46,8 +46,8 @@ type TenantState struct {
 	// Until is when the wait ends, when that is known (throttled, blocked);
 	// zero otherwise.
 	Until time.Time
-	// Since is when the failure was last seen (unreachable, backing off);
-	// zero otherwise.
+	// Since is when the tenant's calls started failing so (unreachable,
+	// backing off); zero otherwise.
 	Since time.Time
 }
 
@@ -71,7 +71,7 @@ func (w *Worker) Waiting() []TenantState {
 			out = append(out, st)
 		}
 	}
-	for _, st := range w.health.failures(now, w.cfg.MaxBackoff) {
+	for _, st := range w.health.failing(now, w.cfg.MaxBackoff) {
 		if !seen[st.Tenant] {
 			out = append(out, st)
 		}
@@ -102,14 +102,20 @@ func (t *tenant) waiting(now time.Time) (TenantState, bool) {
 	return TenantState{}, false
 }
 
-// health keeps the last transient failure of each tenant's Graph calls
-// until a call of the tenant is answered. Safe for concurrent use.
+// health keeps the transient failure of each tenant's Graph calls until a
+// call of the tenant is answered. Safe for concurrent use.
 type health struct {
-	mu   sync.Mutex
-	last map[string]TenantState // tenant → its failure
+	mu       sync.Mutex
+	failures map[string]failure // tenant → its failure
 }
 
-func newHealth() *health { return &health{last: make(map[string]TenantState)} }
+// failure is a tenant's failing state and when it was last seen.
+type failure struct {
+	st   TenantState
+	last time.Time
+}
+
+func newHealth() *health { return &health{failures: make(map[string]failure)} }
 
 // observe records the outcome of a Graph call for tenant: a failure without
 // an answer or a transient one is kept; any answer forgets it. A call the
@@ -124,27 +130,31 @@ func (h *health) observe(tenant string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !failing {
-		delete(h.last, tenant)
+		delete(h.failures, tenant)
 		return
 	}
-	st := TenantState{Tenant: tenant, Reason: WaitBackingOff, Detail: cause(ge), Since: time.Now()}
+	now := time.Now()
+	st := TenantState{Tenant: tenant, Reason: WaitBackingOff, Detail: cause(ge), Since: now}
 	if ge.Unreachable {
 		st.Reason = WaitUnreachable
 	}
-	h.last[tenant] = st
+	if prev, ok := h.failures[tenant]; ok && prev.st.Reason == st.Reason {
+		st.Since = prev.st.Since
+	}
+	h.failures[tenant] = failure{st: st, last: now}
 }
 
-// failures returns the failures seen within maxAge of now.
-func (h *health) failures(now time.Time, maxAge time.Duration) []TenantState {
+// failing returns the failures last seen within maxAge of now.
+func (h *health) failing(now time.Time, maxAge time.Duration) []TenantState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []TenantState
-	for tenant, st := range h.last {
-		if now.Sub(st.Since) > maxAge {
-			delete(h.last, tenant)
+	for tenant, f := range h.failures {
+		if now.Sub(f.last) > maxAge {
+			delete(h.failures, tenant)
 			continue
 		}
-		out = append(out, st)
+		out = append(out, f.st)
 	}
 	return out
 }

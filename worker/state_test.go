@@ -108,25 +108,26 @@ func TestHealthObserve(t *testing.T) {
 	g := observedGraph{g: c, h: h}
 
 	_, err = g.Create(context.Background(), "Contoso.onmicrosoft.com", graph.V1, k, pid, graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: guid("g")}})
-	got := h.failures(time.Now(), time.Minute)
+	got := h.failing(time.Now(), time.Minute)
 	if err == nil || len(got) != 1 || got[0].Tenant != tenant || got[0].Reason != WaitBackingOff || !strings.Contains(got[0].Detail, "HTTP 50") {
 		t.Fatalf("after a 5xx (%v): %+v", err, got)
-	}
-	if old := h.failures(time.Now().Add(2*time.Minute), time.Minute); len(old) != 0 {
-		t.Errorf("a failure older than the max age is still shown: %+v", old)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, _ = g.Create(context.Background(), tenant, graph.V1, k, pid, graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: guid("g")}})
 	_, _ = g.List(ctx, tenant, graph.V1, k, pid)
-	if got := h.failures(time.Now(), time.Minute); len(got) != 1 {
-		t.Errorf("a cancelled call changed the record: %+v", got)
+	if again := h.failing(time.Now(), time.Minute); len(again) != 1 || !again[0].Since.Equal(got[0].Since) {
+		t.Errorf("a second failure or a cancelled call changed the record (since %s): %+v", got[0].Since, again)
 	}
+	if old := h.failing(time.Now().Add(2*time.Minute), time.Minute); len(old) != 0 {
+		t.Errorf("a failure older than the max age is still shown: %+v", old)
+	}
+	_, _ = g.Create(context.Background(), tenant, graph.V1, k, pid, graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: guid("g")}})
 	if _, err := g.List(context.Background(), tenant, graph.V1, k, pid); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.failures(time.Now(), time.Minute); len(got) != 0 {
+	if got := h.failing(time.Now(), time.Minute); len(got) != 0 {
 		t.Errorf("an answered list did not clear the failure: %+v", got)
 	}
 }
