@@ -39,7 +39,7 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 		// This process runs the data dir's server: no worker can reach it.
 		return fmt.Errorf("--wait: no bulkassign serve or run is using data dir %s, so nothing would process the rows; start `bulkassign serve` first, or use `bulkassign run`", nats.dataDir)
 	}
-	imp, err := enqueue(ctx, env, b, src, &ing)
+	imp, err := enqueue(ctx, env, b, src, &ing, nil)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 	if !wait {
 		return nil
 	}
-	if err := waitImport(ctx, env, b.store, imp, quiet); err != nil {
+	if err := waitImport(ctx, env, b.store, imp, quiet, nil); err != nil {
 		return err
 	}
 	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, defaultReportPath(src.name, "csv"), "csv", quiet)

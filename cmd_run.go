@@ -8,12 +8,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
+	"github.com/bulkassign/bulkassign/preflight"
 	"github.com/bulkassign/bulkassign/worker"
 )
 
@@ -28,9 +30,32 @@ type runFlags struct {
 	format  string
 	metrics string
 	quiet   bool
+	// connectDeadline bounds the preflight of an unreachable tenant.
+	connectDeadline time.Duration
 }
 
 func cmdRun(ctx context.Context, env *environment, args []string) error {
+	f, file, err := parseRun(env, args)
+	if err != nil {
+		return err
+	}
+	log, err := f.log.logger(env)
+	if err != nil {
+		return err
+	}
+	src, err := openSource(env, file)
+	if err != nil {
+		return err
+	}
+	defer src.cleanup()
+	if f.report == "" {
+		f.report = defaultReportPath(src.name, f.format)
+	}
+	return runPipeline(ctx, env, f, src, log)
+}
+
+// parseRun reads run's flags and its FILE argument.
+func parseRun(env *environment, args []string) (*runFlags, string, error) {
 	var f runFlags
 	fs := newFlagSet("run", "FILE|-", "Validate FILE, enqueue it, process every row against Graph and write the per-row report.\nRun it again after a crash to finish the rest; run it again after it finished to check (rows report existing).")
 	f.nats.register(fs)
@@ -42,25 +67,14 @@ func cmdRun(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&f.format, "format", "csv", "report format: csv or json")
 	fs.StringVar(&f.metrics, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address while running (e.g. :9090)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fs.DurationVar(&f.connectDeadline, "connect-deadline", 2*time.Minute, "before enqueueing, how long a tenant's Graph or identity provider may stay unreachable (retried meanwhile)\nbefore its rows are reported failed (graph_unreachable, identity_unreachable)")
 	if err := env.parse(fs, args); err != nil {
-		return err
+		return nil, "", err
 	}
 	if err := wantArgs(fs, 1, 1, "one FILE (or - for standard input)"); err != nil {
-		return err
+		return nil, "", err
 	}
-	log, err := f.log.logger(env)
-	if err != nil {
-		return err
-	}
-	src, err := openSource(env, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	defer src.cleanup()
-	if f.report == "" {
-		f.report = defaultReportPath(src.name, f.format)
-	}
-	return runPipeline(ctx, env, &f, src, log)
+	return &f, fs.Arg(0), nil
 }
 
 func defaultReportPath(name, format string) string {
@@ -80,7 +94,13 @@ func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source
 		return err
 	}
 	defer p.close()
-	imp, err := enqueue(ctx, env, p.b, src, &f.ing)
+	return p.run(ctx, env, f, src)
+}
+
+// run checks the tenants of src (preflight), enqueues it, processes it and
+// writes the report.
+func (p *pipeline) run(ctx context.Context, env *environment, f *runFlags, src *source) error {
+	imp, err := enqueue(ctx, env, p.b, src, &f.ing, p.preflight(env, f))
 	if err != nil {
 		return err
 	}
@@ -88,6 +108,34 @@ func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source
 		fmt.Fprintf(env.stderr, "import %s: %d rows (%d jobs, %d invalid, %d duplicate)\n", imp.ID, imp.Rows, imp.Jobs, imp.Invalid, imp.Duplicates)
 	}
 	return p.process(ctx, env, imp, f.metrics, f.report, f.format, f.quiet)
+}
+
+// preflight returns the check of run's tenants: one token and one read
+// each, as many at once as --concurrency, unreachable ones retried for up
+// to --connect-deadline. It says on stderr which tenants fail and, unless
+// quiet, which wait.
+func (p *pipeline) preflight(env *environment, f *runFlags) checkFunc {
+	cfg := preflight.Config{
+		ConnectDeadline: f.connectDeadline,
+		Concurrency:     f.work.concurrency,
+		GraphHost:       p.graphHost,
+		IdentityHost:    p.identityHost,
+		Logger:          p.log,
+	}
+	if !f.quiet {
+		cfg.OnWait = func(tenant string, err error, until time.Time) {
+			fmt.Fprintf(env.stderr, "preflight: tenant %s: %v; trying again until %s (--connect-deadline)\n", tenant, err, until.Format(time.TimeOnly))
+		}
+	}
+	return func(ctx context.Context, targets []preflight.Target) ([]preflight.Verdict, error) {
+		verdicts, err := preflight.Check(ctx, p.client, targets, cfg)
+		for _, v := range verdicts {
+			if !v.OK() {
+				fmt.Fprintf(env.stderr, "preflight: tenant %s fails (%s), its rows are reported failed: %s\n", v.Tenant, v.Code, v.Message)
+			}
+		}
+		return verdicts, err
+	}
 }
 
 // pipeline is what processing an import in this process needs: the store,
@@ -99,6 +147,8 @@ type pipeline struct {
 	reg    *prometheus.Registry
 	work   *workerOptions
 	log    *slog.Logger
+	// graphHost and identityHost name the endpoints in messages.
+	graphHost, identityHost string
 }
 
 func openPipeline(ctx context.Context, env *environment, n *natsOptions, g *graphOptions, work *workerOptions, log *slog.Logger) (*pipeline, error) {
@@ -116,7 +166,9 @@ func openPipeline(ctx context.Context, env *environment, n *natsOptions, g *grap
 		return nil, err
 	}
 	m.WatchQueueDepth(b.store.PendingTenants)
-	return &pipeline{b: b, client: client, m: m, reg: reg, work: work, log: log}, nil
+	p := &pipeline{b: b, client: client, m: m, reg: reg, work: work, log: log}
+	p.graphHost, p.identityHost = g.hosts(env)
+	return p, nil
 }
 
 func (p *pipeline) close() { p.b.close() }
@@ -149,7 +201,7 @@ func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Impor
 			}
 		}()
 	}
-	waitErr := waitImport(ctx, env, p.b.store, imp, quiet)
+	waitErr := waitImport(ctx, env, p.b.store, imp, quiet, w.Waiting)
 	stopWork()
 	wg.Wait()
 	if waitErr != nil {
@@ -161,9 +213,11 @@ func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Impor
 	return finishReport(context.WithoutCancel(ctx), env, p.b.store, imp, report, format, quiet)
 }
 
-// waitImport blocks until every row of imp has a result, showing progress.
-func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, quiet bool) error {
-	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminal(env.stderr), quiet)
+// waitImport blocks until every row of imp has a result, showing progress
+// and, when this process runs the workers, the tenants that wait (waiting,
+// nil otherwise).
+func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, quiet bool, waiting func() []worker.TenantState) error {
+	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminal(env.stderr), quiet, waiting)
 	defer p.stop()
 	watchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -201,7 +255,9 @@ func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jo
 }
 
 // finishReport writes the report and the summary, and returns the exit
-// status: 0 when every row is created/existing/duplicate, 1 otherwise.
+// status: 0 when every row is created/existing/duplicate, 1 otherwise. The
+// summary goes to stdout, or to stderr when the report does (path "-"), so
+// that stdout is exactly the report.
 func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, path, format string, quiet bool) error {
 	results, err := store.Results(ctx, imp.ID)
 	if err != nil {
@@ -218,9 +274,10 @@ func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp 
 	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid} {
 		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
 	}
-	fmt.Fprintf(env.stdout, "import %s: %d rows: %s\n", imp.ID, len(results), strings.Join(parts, ", "))
-	if path != "-" {
-		fmt.Fprintf(env.stdout, "report: %s\n", path)
+	if path == "-" {
+		fmt.Fprintf(env.stderr, "import %s: %d rows: %s\n", imp.ID, len(results), strings.Join(parts, ", "))
+	} else {
+		fmt.Fprintf(env.stdout, "import %s: %d rows: %s\nreport: %s\n", imp.ID, len(results), strings.Join(parts, ", "), path)
 	}
 	if counts[jobs.StatusFailed] > 0 || counts[jobs.StatusInvalid] > 0 {
 		return &exitError{code: exitFailed}

@@ -129,7 +129,7 @@ func cmdSim(ctx context.Context, env *environment, args []string) error {
 		"POST /_sim/reset."
 	fs := newFlagSet("sim", "", summary)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: bulkassign sim [flags]\n\n%s\n\nFlags (each has an environment twin %s<NAME>; the worker's BULKASSIGN_<NAME> are not read):\n", summary, simEnvPrefix)
+		fmt.Fprintf(fs.Output(), "Usage: bulkassign sim [flags]\n\n%s\n\nFlags (each has an environment twin %s<NAME>; BULKASSIGN_LISTEN and BULKASSIGN_LOG_* are read too; the worker's other BULKASSIGN_<NAME> are not):\n", summary, simEnvPrefix)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "listen address")
@@ -137,6 +137,7 @@ func cmdSim(ctx context.Context, env *environment, args []string) error {
 	logs.register(fs)
 	simEnv := *env
 	simEnv.envPrefix = simEnvPrefix
+	simEnv.legacyTwins = map[string]bool{"listen": true, "log-level": true, "log-format": true}
 	if err := simEnv.parse(fs, args); err != nil {
 		return err
 	}

@@ -70,7 +70,9 @@ func writeStatuses(t *testing.T, url string, n int) []int {
 }
 
 // TestSimReadsItsOwnVariables: sim's flags have BULKASSIGN_SIM_* twins;
-// the worker's BULKASSIGN_* never configure the simulator.
+// the worker's BULKASSIGN_* never configure the simulator, except
+// BULKASSIGN_LISTEN and BULKASSIGN_LOG_*, which sim read before it had a
+// prefix of its own (a contract: add, never rename).
 func TestSimReadsItsOwnVariables(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -80,6 +82,7 @@ func TestSimReadsItsOwnVariables(t *testing.T) {
 		want []int
 	}{
 		{"worker variables ignored", map[string]string{"BULKASSIGN_WRITE_LIMIT": "1", "BULKASSIGN_LISTEN": "256.0.0.1:1", "BULKASSIGN_SIM_LISTEN": "127.0.0.1:0"}, nil, []int{201, 201, 201}},
+		{"listen keeps its old twin", map[string]string{"BULKASSIGN_WRITE_LIMIT": "1", "BULKASSIGN_LISTEN": "127.0.0.1:0"}, nil, []int{201, 201, 201}},
 		{"sim variable", map[string]string{"BULKASSIGN_SIM_WRITE_LIMIT": "2", "BULKASSIGN_SIM_LISTEN": "127.0.0.1:0"}, nil, []int{201, 201, 429}},
 		{"flag beats variable", map[string]string{"BULKASSIGN_SIM_WRITE_LIMIT": "5"}, []string{"--listen", "127.0.0.1:0", "--write-limit", "1"}, []int{201, 429, 429}},
 	}

@@ -20,7 +20,7 @@ func cmdValidate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer src.cleanup()
-	sum, err := validateSource(ctx, env, src, o.options(""))
+	sum, err := validateSource(ctx, env, src, o.options(""), nil)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func TestTwoRunsDifferentDataDirs(t *testing.T) {
 		all = append(all, rows...)
 		paths = append(paths, e.writeCSV(fmt.Sprintf("dir%d.csv", i), rows))
 		dirs = append(dirs, filepath.Join(e.dir, fmt.Sprintf("data%d", i)))
-		procs = append(procs, e.startEnv([]string{defaultNATS, "BULKASSIGN_DATA_DIR=" + dirs[i]},
+		procs = append(procs, e.startWith([]string{defaultNATS, "BULKASSIGN_DATA_DIR=" + dirs[i]},
 			append([]string{"run"}, append(slowRun, paths[i])...)...))
 	}
 	urls := map[string]bool{}
@@ -107,7 +107,7 @@ func TestTwoRunsSameDataDir(t *testing.T) {
 	rowsA, rowsB := genRows(50, 1, 150), genRows(51, 1, 60)
 	pathA, pathB := e.writeCSV("first.csv", rowsA), e.writeCSV("second.csv", rowsB)
 	env := []string{defaultNATS, "BULKASSIGN_LOG_LEVEL=debug"}
-	a := e.startEnv(env, append([]string{"run"}, append(slowRun, pathA)...)...)
+	a := e.startWith(env, append([]string{"run"}, append(slowRun, pathA)...)...)
 	var owner natsembed.Owner
 	waitFor(t, time.Minute, "the first run's server and its first writes", func() bool {
 		o, err := natsembed.ReadOwner(e.dataDir)
@@ -139,7 +139,7 @@ func TestTwoRunsSameDataDir(t *testing.T) {
 	}
 
 	bStarted := time.Now()
-	b := e.startEnv(env, append([]string{"run"}, append(slowRun, pathB)...)...)
+	b := e.startWith(env, append([]string{"run"}, append(slowRun, pathB)...)...)
 	waiting := fmt.Sprintf("data dir %s is in use by bulkassign run (pid %d); waiting for it to finish", e.dataDir, a.cmd.Process.Pid)
 	waitFor(t, time.Minute, "the second run to say it waits", func() bool { return strings.Contains(b.out.String(), waiting) })
 	select {

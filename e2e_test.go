@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -35,7 +37,22 @@ func newE2E(t testing.TB, cfg graphtest.Config) *e2e {
 // and returns its exit code, stdout and stderr.
 func (e *e2e) run(args ...string) (int, string, string) {
 	e.t.Helper()
+	return e.runWith(nil, args...)
+}
+
+// runWith is run with vars overriding the bundle's environment variables.
+func (e *e2e) runWith(override map[string]string, args ...string) (int, string, string) {
+	e.t.Helper()
 	var stdout, stderr bytes.Buffer
+	env := e.env(override)
+	env.stdout, env.stderr = &stdout, &stderr
+	code := realMain(context.Background(), args, env)
+	return code, stdout.String(), stderr.String()
+}
+
+// env is the environment of an in-process command: the bundle's variables
+// with override's on top, no input, output discarded until set.
+func (e *e2e) env(override map[string]string) *environment {
 	vars := map[string]string{
 		"BULKASSIGN_GRAPH_TOKEN": "e2e-token",
 		"BULKASSIGN_GRAPH_URL":   e.sim.URL(),
@@ -43,9 +60,8 @@ func (e *e2e) run(args ...string) (int, string, string) {
 		"BULKASSIGN_NATS_PORT":   "-1",
 		"BULKASSIGN_QUIET":       "true",
 	}
-	env := &environment{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return vars[k] }}
-	code := realMain(context.Background(), args, env)
-	return code, stdout.String(), stderr.String()
+	maps.Copy(vars, override)
+	return &environment{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return vars[k] }, hard: context.Background()}
 }
 
 // csvRow is one row of a generated import.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/ingest"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/preflight"
 )
 
 // ingestOptions are the CSV flags shared by run, ingest and validate.
@@ -79,14 +80,20 @@ func openSource(env *environment, arg string) (*source, error) {
 func (s *source) open() (*os.File, error) { return os.Open(s.path) }
 
 // validateSource runs the validation pass and prints what is wrong. It
-// returns an exit-2 error when the file cannot be enqueued as asked.
-func validateSource(ctx context.Context, env *environment, src *source, opts ingest.Options) (ingest.Summary, error) {
+// returns an exit-2 error when the file cannot be enqueued as asked. sink,
+// when set, sees the pass's jobs and results (nothing is enqueued).
+func validateSource(ctx context.Context, env *environment, src *source, opts ingest.Options, sink ingest.Sink) (ingest.Summary, error) {
 	f, err := src.open()
 	if err != nil {
 		return ingest.Summary{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	defer f.Close()
-	sum, err := ingest.Validate(ctx, f, opts)
+	var sum ingest.Summary
+	if sink == nil {
+		sum, err = ingest.Validate(ctx, f, opts)
+	} else {
+		sum, err = ingest.Ingest(ctx, f, opts, sink)
+	}
 	printRowErrors(env.stderr, src.name, sum)
 	switch {
 	case err == nil:
@@ -114,16 +121,21 @@ func printRowErrors(w io.Writer, name string, sum ingest.Summary) {
 
 // enqueueSink publishes valid rows as jobs and records invalid and
 // duplicate rows' results, skipping rows that already have a result (a
-// resumed import).
+// resumed import). The rows of a tenant that failed its preflight are
+// recorded failed instead of published.
 type enqueueSink struct {
-	store *jobs.Store
-	pub   *jobs.Publisher
-	done  map[int]bool
+	store   *jobs.Store
+	pub     *jobs.Publisher
+	done    map[int]bool
+	refused map[string]preflight.Verdict
 }
 
 func (s *enqueueSink) Job(ctx context.Context, j jobs.Job) error {
 	if s.done[j.Row] {
 		return nil
+	}
+	if v, ok := s.refused[j.Tenant]; ok {
+		return s.store.PutResult(ctx, v.Result(j))
 	}
 	return s.pub.Publish(ctx, j)
 }
@@ -136,14 +148,37 @@ func (s *enqueueSink) Result(ctx context.Context, r jobs.Result) error {
 	return s.store.PutResult(ctx, r)
 }
 
+// checkFunc checks the tenants of a file before it is enqueued (see
+// package preflight): one verdict per target.
+type checkFunc func(ctx context.Context, targets []preflight.Target) ([]preflight.Verdict, error)
+
 // enqueue validates src and enqueues it as an import. An unfinished import
 // of the same content (same SHA-256 and tenants) is resumed rather than
 // started again, so that "run it again" after a crash finishes the rest;
-// a finished one is started afresh (its rows then report existing).
-func enqueue(ctx context.Context, env *environment, b *backend, src *source, o *ingestOptions) (jobs.Import, error) {
-	sum, err := validateSource(ctx, env, src, o.options(""))
+// a finished one is started afresh (its rows then report existing). With
+// check, each tenant of the file is checked first, and the rows of those
+// that fail are recorded failed with the verdict's code, not enqueued.
+func enqueue(ctx context.Context, env *environment, b *backend, src *source, o *ingestOptions, check checkFunc) (jobs.Import, error) {
+	var targets preflight.Collector
+	var sink ingest.Sink
+	if check != nil {
+		sink = &targets
+	}
+	sum, err := validateSource(ctx, env, src, o.options(""), sink)
 	if err != nil {
 		return jobs.Import{}, err
+	}
+	refused := map[string]preflight.Verdict{}
+	if check != nil {
+		verdicts, err := check(ctx, targets.Targets())
+		if err != nil {
+			return jobs.Import{}, fmt.Errorf("preflight: %w", err)
+		}
+		for _, v := range verdicts {
+			if !v.OK() {
+				refused[v.Tenant] = v
+			}
+		}
 	}
 	imp, done, err := resumable(ctx, b.store, sum)
 	if err != nil {
@@ -171,9 +206,9 @@ func enqueue(ctx context.Context, env *environment, b *backend, src *source, o *
 		return imp, err
 	}
 	defer f.Close()
-	sink := &enqueueSink{store: b.store, pub: b.store.NewPublisher(cmp.Or(o.maxInFlight, 1024)), done: done}
-	_, ingErr := ingest.Ingest(ctx, f, o.options(imp.ID), sink)
-	_, flushErr := sink.pub.Flush(ctx)
+	es := &enqueueSink{store: b.store, pub: b.store.NewPublisher(cmp.Or(o.maxInFlight, 1024)), done: done, refused: refused}
+	_, ingErr := ingest.Ingest(ctx, f, o.options(imp.ID), es)
+	_, flushErr := es.pub.Flush(ctx)
 	if ingErr != nil && !errors.Is(ingErr, ingest.ErrInvalidRows) {
 		return imp, fmt.Errorf("enqueue %s: %w", src.name, ingErr)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/bulkassign/bulkassign/redact"
 )
 
 // environment is what a command gets from the process: streams, the
@@ -21,6 +23,13 @@ type environment struct {
 	// set: sim uses BULKASSIGN_SIM_ so that it never reads the worker's
 	// variables.
 	envPrefix string
+	// legacyTwins names the flags whose BULKASSIGN_<NAME> twin is still
+	// read when envPrefix is set (the prefixed twin wins): sim's --listen
+	// and --log-* kept theirs when sim got its own prefix.
+	legacyTwins map[string]bool
+	// secrets are masked in everything written to stdout and stderr: the
+	// credentials from the environment, and those in URL flags once parsed.
+	secrets *redact.Set
 }
 
 // newFlagSet returns a flag set whose usage shows the command's synopsis.
@@ -49,12 +58,23 @@ func (e *environment) twin(flagName string) string {
 }
 
 // parse applies the environment twins, then the command line (which wins).
-// --help prints usage and returns errHelp, which exits 0.
+// Flags may come before, between and after the positional arguments
+// ("report IMPORT --format json"); after "--" everything is positional.
+// --help prints usage, with each flag's default as the command set it, and
+// exits 0. The credentials in URL flags are added to e.secrets.
 func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(e.stderr)
+	// A command may change a default after registering the flag (serve
+	// logs at info): --help shows the value in effect before the
+	// environment and the command line apply.
+	fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if v := e.getenv(e.twin(f.Name)); v != "" && envErr == nil {
+		v := e.getenv(e.twin(f.Name))
+		if v == "" && e.legacyTwins[f.Name] {
+			v = e.getenv(envName(f.Name))
+		}
+		if v != "" && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, e.twin(f.Name), v, err)
 			}
@@ -63,11 +83,30 @@ func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	if envErr != nil {
 		return envErr
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{code: exitOK}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return &exitError{code: exitOK}
+			}
+			return &exitError{code: exitUsage}
 		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+	// Leave exactly the positional arguments in fs.Args().
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return &exitError{code: exitUsage}
+	}
+	if e.secrets != nil {
+		fs.VisitAll(func(f *flag.Flag) { e.secrets.Add(redact.URLSecrets(f.Value.String())...) })
 	}
 	return nil
 }

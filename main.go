@@ -14,6 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bulkassign/bulkassign/graph"
+	"github.com/bulkassign/bulkassign/redact"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -56,6 +59,13 @@ func main() {
 // realMain runs one command and returns the process exit code. Cancelling
 // ctx is a soft stop, like the first signal.
 func realMain(ctx context.Context, args []string, env *environment) int {
+	// Credentials never reach the output, whatever prints them: those of
+	// the environment from here on, those in URL flags once parsed.
+	env.secrets = &redact.Set{}
+	for _, name := range []string{"BULKASSIGN_GRAPH_TOKEN", graph.EnvClientSecret, graph.EnvCertificatePassword} {
+		env.secrets.Add(env.getenv(name))
+	}
+	env.stdout, env.stderr = env.secrets.Writer(env.stdout), env.secrets.Writer(env.stderr)
 	stdout, stderr := env.stdout, env.stderr
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)

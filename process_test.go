@@ -88,12 +88,12 @@ type proc struct {
 
 func (e *e2e) start(args ...string) *proc {
 	e.t.Helper()
-	return e.startEnv(nil, args...)
+	return e.startWith(nil, args...)
 }
 
-// startEnv is start with env ("NAME=value") added to the bundle's
-// variables, and winning over them.
-func (e *e2e) startEnv(env []string, args ...string) *proc {
+// startWith is start with extra "NAME=value" variables, which win over the
+// bundle's ("NAME=" unsets one for bulkassign, which ignores empty ones).
+func (e *e2e) startWith(vars []string, args ...string) *proc {
 	e.t.Helper()
 	p := &proc{cmd: exec.Command(binary(e.t), args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(),
@@ -103,7 +103,7 @@ func (e *e2e) startEnv(env []string, args ...string) *proc {
 		"BULKASSIGN_NATS_PORT=-1",
 		"BULKASSIGN_QUIET=true",
 	)
-	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Env = append(p.cmd.Env, vars...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)

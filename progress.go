@@ -8,15 +8,18 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker"
 )
 
 // progress shows how far an import is: a live bar on a terminal, a plain
-// line every few seconds otherwise, nothing when quiet.
+// line every few seconds otherwise, nothing when quiet. When the workers
+// run in this process it also says which tenants wait, and why.
 type progress struct {
 	w       io.Writer
 	total   int
 	plain   bool
 	start   time.Time
+	waiting func() []worker.TenantState // nil: workers run elsewhere
 	mu      sync.Mutex
 	done    int
 	failed  int
@@ -25,8 +28,8 @@ type progress struct {
 	wg      sync.WaitGroup
 }
 
-func newProgress(w io.Writer, total int, plain, quiet bool) *progress {
-	p := &progress{w: w, total: total, plain: plain, start: time.Now(), stopc: make(chan struct{})}
+func newProgress(w io.Writer, total int, plain, quiet bool, waiting func() []worker.TenantState) *progress {
+	p := &progress{w: w, total: total, plain: plain, start: time.Now(), waiting: waiting, stopc: make(chan struct{})}
 	if quiet {
 		return p
 	}
@@ -78,6 +81,11 @@ func (p *progress) draw(final bool) {
 	done, failed, invalid := p.done, p.failed, p.invalid
 	p.mu.Unlock()
 	line := progressLine(done, failed, invalid, p.total, time.Since(p.start))
+	if p.waiting != nil && !final {
+		if ws := waitingLine(p.waiting(), time.Now()); ws != "" {
+			line += "; waiting: " + ws
+		}
+	}
 	if p.plain {
 		fmt.Fprintln(p.w, line)
 		return
@@ -108,4 +116,36 @@ func progressLine(done, failed, invalid, total int, elapsed time.Duration) strin
 		eta = "0s"
 	}
 	return fmt.Sprintf("%d/%d done, %d failed, %d invalid, %.1f rows/s, ETA %s", done, total, failed, invalid, rate, eta)
+}
+
+// maxWaitingShown bounds the tenants named in a progress line.
+const maxWaitingShown = 3
+
+// waitingLine renders the tenants that wait, e.g. "contoso.onmicrosoft.com:
+// throttled, retry in 12s"; "" when none does.
+func waitingLine(states []worker.TenantState, now time.Time) string {
+	var parts []string
+	for i, st := range states {
+		if i == maxWaitingShown {
+			parts = append(parts, fmt.Sprintf("%d more", len(states)-i))
+			break
+		}
+		parts = append(parts, st.Tenant+": "+waitingReason(st, now))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// waitingReason says why one tenant waits and until when.
+func waitingReason(st worker.TenantState, now time.Time) string {
+	// Whole seconds, rounded up: "retry in 0s" would be a lie.
+	in := func(t time.Time) string {
+		return ((max(t.Sub(now), 0) + time.Second - 1) / time.Second * time.Second).String()
+	}
+	switch st.Reason {
+	case worker.WaitThrottled:
+		return "throttled, retry in " + in(st.Until)
+	case worker.WaitBlocked:
+		return fmt.Sprintf("blocked (%s), rows fail for %s", st.Detail, in(st.Until))
+	}
+	return fmt.Sprintf("%s (%s) for %s, retrying", st.Reason, st.Detail, max(now.Sub(st.Since), 0).Round(time.Second))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -8,8 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +23,7 @@ import (
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/natsembed"
+	"github.com/bulkassign/bulkassign/redact"
 	"github.com/bulkassign/bulkassign/worker"
 )
 
@@ -90,7 +92,11 @@ func (o *natsOptions) open(ctx context.Context, stderr io.Writer, log *slog.Logg
 	switch {
 	case o.url != "":
 		if b.nc, err = nats.Connect(o.url, opts...); err != nil {
-			err = fmt.Errorf("connect to NATS at %s: %w", redactURL(o.url), err)
+			var ue *neturl.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // it quotes the URL, credentials included
+			}
+			err = fmt.Errorf("connect to NATS at %s: %w", redact.URL(o.url), err)
 		}
 	case access == provision:
 		wait := &dataDirWait{w: stderr, dir: o.dataDir, every: rate.Sometimes{First: 1, Interval: 30 * time.Second}}
@@ -173,16 +179,6 @@ func (b *backend) close() {
 	}
 }
 
-// redactURL drops user info from a NATS URL before it is printed.
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***" + u[i:]
-		}
-	}
-	return u
-}
-
 // graphOptions selects the Graph endpoint and credentials.
 type graphOptions struct {
 	cloud    string
@@ -223,6 +219,24 @@ func (o *graphOptions) client(env *environment, transport func(http.RoundTripper
 		cfg.HTTPClient = hc
 	}
 	return graph.NewClient(cfg)
+}
+
+// hosts names, for messages, Graph's host and the identity provider's
+// (empty with a static token, which needs none). Neither carries
+// credentials.
+func (o *graphOptions) hosts(env *environment) (graphHost, identityHost string) {
+	cloud, _ := graph.ParseCloud(o.cloud) // client reports a bad one
+	host := func(raw string) string {
+		if u, err := neturl.Parse(raw); err == nil {
+			return u.Host
+		}
+		return ""
+	}
+	graphHost = host(cmp.Or(o.graphURL, cloud.GraphURL()))
+	if env.getenv("BULKASSIGN_GRAPH_TOKEN") == "" {
+		identityHost = host(graph.AuthorityHost(cloud))
+	}
+	return graphHost, identityHost
 }
 
 // workerOptions are the worker's tuning flags.
@@ -300,8 +314,12 @@ func newMetrics() (*metrics.Metrics, *prometheus.Registry, error) {
 	return m, reg, nil
 }
 
-// isTerminal reports whether w is a terminal (for the live progress bar).
+// isTerminal reports whether w is a terminal (for the live progress bar),
+// looking through a redacting writer.
 func isTerminal(w any) bool {
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+		w = u.Unwrap()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

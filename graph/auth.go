@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,7 +159,20 @@ const (
 	EnvClientSecret        = "AZURE_CLIENT_SECRET"
 	EnvCertificatePath     = "AZURE_CLIENT_CERTIFICATE_PATH"
 	EnvCertificatePassword = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+	// EnvAuthorityHost overrides the cloud's identity provider (a private
+	// or test one), as azidentity's own credentials read it.
+	EnvAuthorityHost = "AZURE_AUTHORITY_HOST"
 )
+
+// AuthorityHost is the identity provider [CredentialFromEnv] gets tokens
+// from unless its options name one: AZURE_AUTHORITY_HOST when set (with a
+// trailing slash), else cloud.LoginURL().
+func AuthorityHost(cloud Cloud) string {
+	if h := os.Getenv(EnvAuthorityHost); h != "" {
+		return strings.TrimRight(h, "/") + "/"
+	}
+	return cloud.LoginURL()
+}
 
 // ErrMissingEnv is wrapped when a required environment variable is unset.
 var ErrMissingEnv = errors.New("missing environment variable")
@@ -168,9 +182,10 @@ var ErrMissingEnv = errors.New("missing environment variable")
 // AZURE_CLIENT_CERTIFICATE_PATH (PEM or PKCS#12, optional
 // AZURE_CLIENT_CERTIFICATE_PASSWORD); the secret wins when both are set.
 // The credential may get tokens for any tenant that consented to the app
-// (AdditionallyAllowedTenants "*") from cloud's authority host, unless opts
-// names another authority host (a private or test identity provider; then
-// instance discovery is off, since only Microsoft's hosts answer it).
+// (AdditionallyAllowedTenants "*") from [AuthorityHost], unless opts names
+// another authority host. When the authority is not the cloud's own (a
+// private or test identity provider) instance discovery is off, since only
+// Microsoft's hosts answer it.
 // Errors name the missing variable, never a secret's value.
 func CredentialFromEnv(cloud Cloud, opts *azcore.ClientOptions) (azcore.TokenCredential, error) {
 	var co azcore.ClientOptions
@@ -179,8 +194,9 @@ func CredentialFromEnv(cloud Cloud, opts *azcore.ClientOptions) (azcore.TokenCre
 	}
 	disableDiscovery := false
 	if co.Cloud.ActiveDirectoryAuthorityHost == "" {
-		co.Cloud.ActiveDirectoryAuthorityHost = cloud.LoginURL()
-	} else if co.Cloud.ActiveDirectoryAuthorityHost != cloud.LoginURL() {
+		co.Cloud.ActiveDirectoryAuthorityHost = AuthorityHost(cloud)
+	}
+	if co.Cloud.ActiveDirectoryAuthorityHost != cloud.LoginURL() {
 		disableDiscovery = true
 	}
 	tenant, err := requireEnv(EnvTenantID)

@@ -224,7 +224,7 @@ func TestClientRefreshesRejectedToken(t *testing.T) {
 // The environment tests cannot run in parallel (t.Setenv).
 
 func clearAzureEnv(t *testing.T) {
-	for _, v := range []string{graph.EnvTenantID, graph.EnvClientID, graph.EnvClientSecret, graph.EnvCertificatePath, graph.EnvCertificatePassword} {
+	for _, v := range []string{graph.EnvTenantID, graph.EnvClientID, graph.EnvClientSecret, graph.EnvCertificatePath, graph.EnvCertificatePassword, graph.EnvAuthorityHost} {
 		t.Setenv(v, "")
 	}
 }

@@ -2,9 +2,11 @@ package graph
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -100,8 +102,28 @@ func classifyResponse(op string, write bool, status int, h http.Header, body []b
 // applied before failing, so the caller must re-read before writing again.
 // A failure before the request was fully written (connection refused, DNS,
 // reset while sending) is not ambiguous: Graph never saw a whole request.
+// One without any connection is Unreachable (see [isUnreachable]).
 func classifyTransport(op string, write, wrote bool, err error) *Error {
-	return &Error{Op: op, Class: ClassTransient, Ambiguous: write && wrote, Err: err}
+	e := &Error{Op: op, Class: ClassTransient, Ambiguous: write && wrote, Err: err}
+	if !wrote && isUnreachable(err) {
+		e.Unreachable, e.Message = true, "cannot reach Graph"
+	}
+	return e
+}
+
+// isUnreachable reports a failure to connect at all: the host name did not
+// resolve, dialling (the host, or the proxy) failed or timed out, or the
+// server's certificate was not trusted. A cancelled or expired context is
+// not: the caller gave up, the endpoint may be fine.
+func isUnreachable(err error) bool {
+	if isContextErr(err) {
+		return false
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	var cert *tls.CertificateVerificationError
+	return errors.As(err, &dns) || errors.As(err, &cert) ||
+		(errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect"))
 }
 
 // parseRetryAfter reads a Retry-After value: whole or fractional seconds

@@ -19,6 +19,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/uuid"
+
+	"github.com/bulkassign/bulkassign/redact"
 )
 
 // Defaults of [Config].
@@ -44,6 +46,7 @@ const (
 	OpCreate = "create"
 	OpList   = "list"
 	OpAssign = "assign"
+	OpProbe  = "probe"
 )
 
 // Config configures a [Client].
@@ -91,13 +94,23 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("graph client: negative Timeout %s", cfg.Timeout)
 	}
 	raw := strings.TrimRight(cmp.Or(cfg.BaseURL, cfg.Cloud.GraphURL()), "/")
+	// The URL is only ever printed redacted: a password in it must not
+	// reach an error message, and url.Parse's errors quote the whole URL.
+	shown := truncate(redact.URL(raw))
+	if shown != truncate(raw) {
+		return nil, fmt.Errorf("graph client: BaseURL %q must not contain credentials", shown)
+	}
 	base, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("graph client: BaseURL: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("graph client: BaseURL %q: %w", shown, err)
 	}
 	if (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.User != nil ||
 		base.RawQuery != "" || base.Fragment != "" {
-		return nil, fmt.Errorf("graph client: BaseURL %q must be http(s)://host[/path] without credentials, query or fragment", truncate(raw))
+		return nil, fmt.Errorf("graph client: BaseURL %q must be http(s)://host[/path] without credentials, query or fragment", shown)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -216,6 +229,24 @@ func (c *Client) List(ctx context.Context, tenant, version string, k *Kind, poli
 	return out, nil
 }
 
+// Probe checks that Graph serves tenant with the token it gets: it fetches
+// the tenant's token and reads at most one assignment of the policy
+// ($top=1), the cheapest read on what the tenant's rows will write. It
+// returns nil on a 2xx answer and the call's *[Error] otherwise; a 404 (no
+// such policy) or any other answer still shows that Graph is reachable and
+// accepted the token, which only ErrUnauthorized (a token refused, even
+// after a refresh, or not issued) and ErrForbidden deny.
+func (c *Client) Probe(ctx context.Context, tenant, version string, k *Kind, policyID string) error {
+	path, err := c.prepare(OpProbe, tenant, version, k, policyID, k.AssignmentsPath)
+	if err != nil {
+		return err
+	}
+	if _, gerr := c.call(ctx, OpProbe, tenant, http.MethodGet, c.baseStr+"/"+version+path+"?$top=1", nil); gerr != nil {
+		return gerr
+	}
+	return nil
+}
+
 // Assign posts the full set to the policy's /assign action. Graph replaces
 // the policy's assignments with exactly this set. It returns the set Graph
 // answers with (200 {"value":[…]}), or nil when Graph answers 204.
@@ -314,7 +345,7 @@ func (c *Client) send(ctx context.Context, op, tenant, method, u string, body []
 	defer cancel()
 	token, err := c.tokens.Token(ctx, tenant)
 	if err != nil {
-		return response{}, tokenError(op, err)
+		return response{}, tokenError(op, contextError(ctx, err))
 	}
 
 	var wrote atomic.Bool
@@ -359,8 +390,12 @@ func (c *Client) send(ctx context.Context, op, tenant, method, u string, body []
 	if err == nil && len(data) > maxBody {
 		err = fmt.Errorf("response body larger than %d bytes", maxBody)
 	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Remove an echoed token before the message is clipped: a token
+		// cut in two is no longer found.
+		data = []byte(redact.String(string(data), token))
+	}
 	if e := classifyResponse(op, write, resp.StatusCode, resp.Header, data, c.now()); e != nil {
-		e.Message = redact(e.Message, token)
 		if e.ClientRequestID == "" {
 			e.ClientRequestID = crid
 		}
@@ -385,29 +420,31 @@ func contextError(ctx context.Context, err error) error {
 	return err
 }
 
-// tokenError classifies a token failure: cancellation, an unreachable
-// identity provider and one answering 429 or 5xx are transient (nothing was
-// sent to Graph); anything else (bad secret, tenant without consent, which
-// the identity provider answers with a 4xx) is unauthorized.
+// tokenError classifies a token failure (Identity is set: nothing was sent
+// to Graph):
+//
+//   - cancellation: transient;
+//   - no answer from the identity provider (azidentity flattens network
+//     errors into its message, leaving RawResponse nil): transient and
+//     Unreachable;
+//   - a network error or an identity provider answering 429 or 5xx:
+//     transient;
+//   - anything else (bad secret, tenant without consent or unknown, which
+//     the identity provider answers with a 4xx): unauthorized.
 func tokenError(op string, err error) *Error {
+	e := &Error{Op: op, Identity: true, Class: ClassTransient, Err: err}
 	var ne net.Error
-	if isContextErr(err) || errors.As(err, &ne) {
-		return &Error{Op: op, Class: ClassTransient, Err: err}
-	}
 	var af *azidentity.AuthenticationFailedError
-	if errors.As(err, &af) && (af.RawResponse == nil ||
-		af.RawResponse.StatusCode == http.StatusTooManyRequests || af.RawResponse.StatusCode >= 500) {
-		// No answer at all (azidentity flattens network errors into its
-		// message), or a busy identity provider.
-		return &Error{Op: op, Class: ClassTransient, Message: "identity provider unavailable", Err: err}
+	isAF := errors.As(err, &af)
+	switch {
+	case isContextErr(err):
+	case isUnreachable(err) || (isAF && af.RawResponse == nil):
+		e.Unreachable, e.Message = true, "cannot reach the identity provider"
+	case errors.As(err, &ne) || (isAF &&
+		(af.RawResponse.StatusCode == http.StatusTooManyRequests || af.RawResponse.StatusCode >= 500)):
+		e.Message = "identity provider unavailable"
+	default:
+		e.Class, e.Message = ClassUnauthorized, "cannot get a token"
 	}
-	return &Error{Op: op, Class: ClassUnauthorized, Message: "cannot get a token", Err: err}
-}
-
-// redact removes the token from text Graph echoed back.
-func redact(s, token string) string {
-	if token == "" || s == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[redacted]")
+	return e
 }

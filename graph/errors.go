@@ -57,6 +57,11 @@ var (
 	// ErrAmbiguous matches a transient error after which the request may
 	// have been applied (also ErrTransient).
 	ErrAmbiguous = errors.New("graph: outcome unknown")
+	// ErrUnreachable matches a failure without any answer from Graph or
+	// from the identity provider (also ErrTransient): the host name did not
+	// resolve, the connection was refused or could not be made, or the
+	// server's certificate was not trusted. Error.Identity tells which.
+	ErrUnreachable = errors.New("graph: endpoint unreachable")
 )
 
 // RouteErrorCode is the Graph error code of a collection that does not route
@@ -86,6 +91,12 @@ type Error struct {
 	// Ambiguous is true when the request may have been applied: it failed
 	// after the body was sent (5xx, timeout, reset after write).
 	Ambiguous bool
+	// Unreachable is true when nothing answered at all (see
+	// ErrUnreachable); the request was never sent.
+	Unreachable bool
+	// Identity is true when the failure is getting the tenant's token from
+	// the identity provider: nothing was sent to Graph.
+	Identity bool
 	// Err is the transport error, if any.
 	Err error
 }
@@ -118,8 +129,9 @@ func (e *Error) Error() string {
 // Unwrap returns the transport error, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is matches the sentinel of e's class, ErrForbidden for a 403 and
-// ErrAmbiguous for an ambiguous transient error.
+// Is matches the sentinel of e's class, ErrForbidden for a 403,
+// ErrAmbiguous for an ambiguous transient error and ErrUnreachable for an
+// unreachable endpoint.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrPermanent:
@@ -136,6 +148,8 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == 403
 	case ErrAmbiguous:
 		return e.Class == ClassTransient && e.Ambiguous
+	case ErrUnreachable:
+		return e.Class == ClassTransient && e.Unreachable
 	}
 	return false
 }

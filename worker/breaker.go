@@ -6,23 +6,21 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/graph"
+	"github.com/bulkassign/bulkassign/jobs"
 )
 
-// Error codes of rows failed by the tenant circuit breaker. They are part
-// of the report's contract (column error_code).
+// Error codes of rows the worker fails itself (column error_code of the
+// report). They are [jobs]'s contract codes, under the names the worker has
+// always exported.
 const (
-	// CodeTenantUnauthorized: Graph (or the identity provider) refused the
-	// tenant's token even after a refresh: wrong credential, app not
-	// consented in the tenant, tenant unknown.
-	CodeTenantUnauthorized = "tenant_unauthorized"
-	// CodeForbidden: Graph answered 403: the app lacks the permission the
-	// kind needs in that tenant.
-	CodeForbidden = "forbidden"
-	// CodeDeadlineExceeded: the job kept failing transiently (or being
-	// throttled) until its deadline, and no Graph error was recorded.
-	CodeDeadlineExceeded = "deadline_exceeded"
-	// CodePanic: handling the job panicked until its deadline.
-	CodePanic = "panic"
+	// CodeTenantUnauthorized is [jobs.CodeTenantUnauthorized].
+	CodeTenantUnauthorized = jobs.CodeTenantUnauthorized
+	// CodeForbidden is [jobs.CodeForbidden].
+	CodeForbidden = jobs.CodeForbidden
+	// CodeDeadlineExceeded is [jobs.CodeDeadlineExceeded].
+	CodeDeadlineExceeded = jobs.CodeDeadlineExceeded
+	// CodePanic is [jobs.CodePanic].
+	CodePanic = jobs.CodePanic
 )
 
 // breakerCooldown is how long a tripped breaker fails a tenant's rows

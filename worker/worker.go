@@ -209,6 +209,8 @@ type Worker struct {
 	log   *slog.Logger
 	m     Metrics
 
+	health *health // the last transient failure of each tenant
+
 	sem  chan struct{} // Graph requests in flight, all tenants
 	seq  atomic.Uint64 // lease owner suffixes
 	logT *rate.Limiter // repeated infrastructure errors are logged at most this often
@@ -231,9 +233,11 @@ func New(store Store, g Graph, cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	h := newHealth()
 	return &Worker{
 		store:      store,
-		graph:      g,
+		graph:      observedGraph{g: g, h: h},
+		health:     h,
 		cfg:        cfg,
 		log:        cfg.Logger,
 		m:          cfg.Metrics,
