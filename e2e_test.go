@@ -128,7 +128,9 @@ func readReport(t testing.TB, path string) []map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "row,tenant_id,kind,policy_id,target,group_id,status,assignment_id,http_status,error_code,error_message,attempts,key"
+	// The original 13 columns, in their order, then the appended ones.
+	want := "row,tenant_id,kind,policy_id,target,group_id,status,assignment_id,http_status,error_code,error_message,attempts,key" +
+		",filter_id,filter_type,intent,api_version,duplicate_of"
 	if got := strings.Join(recs[0], ","); got != want {
 		t.Fatalf("report header\n got %s\nwant %s", got, want)
 	}
