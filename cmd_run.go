@@ -255,9 +255,9 @@ func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jo
 }
 
 // finishReport writes the report and the summary, and returns the exit
-// status: 0 when every row is created/existing/duplicate, 1 otherwise. The
-// summary goes to stdout, or to stderr when the report does (path "-"), so
-// that stdout is exactly the report.
+// status: 0 when every row is created/existing/duplicate, 1 otherwise
+// (failed, invalid, conflict). The summary goes to stdout, or to stderr
+// when the report does (path "-"), so that stdout is exactly the report.
 func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, path, format string, quiet bool) error {
 	results, err := store.Results(ctx, imp.ID)
 	if err != nil {
@@ -271,7 +271,7 @@ func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp 
 		counts[r.Status]++
 	}
 	var parts []string
-	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid} {
+	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid, jobs.StatusConflict} {
 		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
 	}
 	if path == "-" {
@@ -279,7 +279,7 @@ func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp 
 	} else {
 		fmt.Fprintf(env.stdout, "import %s: %d rows: %s\nreport: %s\n", imp.ID, len(results), strings.Join(parts, ", "), path)
 	}
-	if counts[jobs.StatusFailed] > 0 || counts[jobs.StatusInvalid] > 0 {
+	if counts[jobs.StatusFailed] > 0 || counts[jobs.StatusInvalid] > 0 || counts[jobs.StatusConflict] > 0 {
 		return &exitError{code: exitFailed}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 )
 
@@ -144,7 +145,9 @@ func readReport(t testing.TB, path string) []map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "row,tenant_id,kind,policy_id,target,group_id,status,assignment_id,http_status,error_code,error_message,attempts,key"
+	// The original 13 columns, in their order, then the appended ones.
+	want := "row,tenant_id,kind,policy_id,target,group_id,status,assignment_id,http_status,error_code,error_message,attempts,key" +
+		",filter_id,filter_type,intent,api_version,duplicate_of"
 	if got := strings.Join(recs[0], ","); got != want {
 		t.Fatalf("report header\n got %s\nwant %s", got, want)
 	}
@@ -406,5 +409,105 @@ func TestRetryFailedRows(t *testing.T) {
 	}
 	if code, out, _ := e.run("retry", orig+"x"); code != 2 {
 		t.Errorf("retry of an unknown import: exit %d\n%s", code, out)
+	}
+}
+
+// TestRunTruthfulOutcomes: run reports what is true in Graph. A file with
+// filtered rows is created; after Graph lost every assignment the same
+// file creates them again; run again while they are there, every row is
+// existing and nothing is written. A row whose target Graph holds with
+// another filter is a conflict (exit 1, saying what Graph has), and the
+// report re-states every row (filter, intent, version, duplicate_of).
+func TestRunTruthfulOutcomes(t *testing.T) {
+	e := newE2E(t, fastSim())
+	r := rand.New(rand.NewPCG(11, 1))
+	tenant, conf, comp, app, filter := guid(r), guid(r), guid(r), guid(r), guid(r)
+	type row struct{ kind, policy, group, filter, filterType, intent, version string }
+	var rows []row
+	for i := range 12 {
+		rw := row{group: guid(r), version: "v1.0"}
+		switch i % 4 {
+		case 0:
+			rw.kind, rw.policy = "deviceConfigurations", conf
+		case 1:
+			rw.kind, rw.policy, rw.filter, rw.filterType, rw.version = "deviceConfigurations", conf, filter, "include", "beta"
+		case 2:
+			rw.kind, rw.policy, rw.filter, rw.filterType, rw.version = "deviceCompliancePolicies", comp, filter, "exclude", "beta"
+		case 3:
+			rw.kind, rw.policy, rw.intent = "mobileApps", app, "required"
+		}
+		rows = append(rows, rw)
+	}
+	writeFile := func(name string, rows []row) string {
+		var b bytes.Buffer
+		w := csv.NewWriter(&b)
+		_ = w.Write([]string{"tenant_id", "kind", "policy_id", "target", "group_id", "filter_id", "filter_type", "intent"})
+		for _, rw := range rows {
+			_ = w.Write([]string{tenant, rw.kind, rw.policy, "group", rw.group, rw.filter, rw.filterType, rw.intent})
+		}
+		w.Flush()
+		path := filepath.Join(e.dir, name)
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	path := writeFile("truth.csv", rows)
+	runAll := func(what, want string, wantCode int) []map[string]string {
+		t.Helper()
+		code, out, errOut := e.run(append([]string{"run"}, append(fastWorker, path)...)...)
+		if code != wantCode {
+			t.Fatalf("%s: exit %d, want %d\n%s\n%s", what, code, wantCode, out, errOut)
+		}
+		report := readReport(t, path+".report.csv")
+		for i, got := range report {
+			rw := rows[i]
+			if got["status"] != want || got["assignment_id"] == "" || got["filter_id"] != rw.filter ||
+				got["filter_type"] != rw.filterType || got["intent"] != rw.intent || got["api_version"] != rw.version {
+				t.Fatalf("%s: row %s: %v, want %s with %+v", what, got["row"], got, want, rw)
+			}
+		}
+		return report
+	}
+	runAll("first run", "created", 0)
+
+	e.sim.Reset() // the assignments were deleted in Graph
+	runAll("run after deletion", "created", 0)
+	if n := e.sim.Stats().CreatesApplied; n != len(rows) {
+		t.Fatalf("run after deletion created %d assignments, want %d", n, len(rows))
+	}
+
+	writes := e.sim.Stats().Writes
+	runAll("run while present", "existing", 0)
+	if got := e.sim.Stats().Writes - writes; got != 0 {
+		t.Fatalf("run while present made %d writes, want 0", got)
+	}
+
+	// Graph holds a group with an exclude filter; the file asks it without
+	// one, twice.
+	taken := guid(r)
+	if err := e.sim.Seed(tenant, "deviceConfigurations", conf, graph.Assignment{
+		Target: graph.Target{Type: graph.TargetGroup, GroupID: taken, FilterID: filter, FilterType: graph.FilterExclude}}); err != nil {
+		t.Fatal(err)
+	}
+	writes = e.sim.Stats().Writes
+	path = writeFile("conflict.csv", []row{
+		{kind: "deviceConfigurations", policy: conf, group: taken},
+		{kind: "deviceConfigurations", policy: conf, group: strings.ToUpper(taken)},
+	})
+	code, out, errOut := e.run(append([]string{"run"}, append(fastWorker, path)...)...)
+	if code != 1 || !strings.Contains(out, "conflict 1") {
+		t.Fatalf("conflicting row: exit %d, want 1 with \"conflict 1\" in the summary\n%s\n%s", code, out, errOut)
+	}
+	report := readReport(t, path+".report.csv")
+	wantMsg := "policy already assigns group " + taken + " with filter " + filter + " (exclude); row asks no filter"
+	if got := report[0]; got["status"] != "conflict" || got["error_message"] != wantMsg || got["api_version"] != "v1.0" {
+		t.Errorf("row 2: %v\nwant conflict %q", got, wantMsg)
+	}
+	if got := report[1]; got["status"] != "duplicate" || got["duplicate_of"] != "2" {
+		t.Errorf("row 3: %v, want a duplicate of row 2", got)
+	}
+	if got := e.sim.Stats().Writes - writes; got != 0 {
+		t.Errorf("a conflict made %d writes, want 0", got)
 	}
 }

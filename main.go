@@ -25,7 +25,7 @@ var version = "dev"
 // Exit codes (a public contract).
 const (
 	exitOK      = 0 // every row created, existing or duplicate
-	exitFailed  = 1 // some row failed (or invalid with --skip-invalid), or a runtime error
+	exitFailed  = 1 // some row failed or in conflict (or invalid with --skip-invalid), or a runtime error
 	exitUsage   = 2 // bad input or usage
 	exitStopped = 130
 )

@@ -3,6 +3,7 @@ package graph
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -189,5 +190,58 @@ func TestSameTarget(t *testing.T) {
 	}
 	if a.SameTarget(Assignment{Target: Target{Type: TargetExclusionGroup, GroupID: groupID}}) {
 		t.Error("group and exclusion of the same group are the same target")
+	}
+}
+
+func TestCompare(t *testing.T) {
+	t.Parallel()
+	group := func(f, ft, intent string) Assignment {
+		return Assignment{Intent: intent, Target: Target{Type: TargetGroup, GroupID: groupID, FilterID: f, FilterType: ft}}
+	}
+	const otherFilter = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+	tests := []struct {
+		name        string
+		have, given Assignment
+		want        Match
+	}{
+		{"same, no filter", group("", "", ""), group("", "", ""), MatchSame},
+		{"filter type none is no filter", group("", FilterNone, ""), group("", "", ""), MatchSame},
+		{"filter type NONE with an id is no filter", group(filterID, "None", ""), group("", "", ""), MatchSame},
+		{"type without id is no filter", group("", FilterInclude, ""), group("", "", ""), MatchSame},
+		{"same filter, other case", group(strings.ToUpper(filterID), "Include", ""), group(filterID, FilterInclude, ""), MatchSame},
+		{"same intent, other case", group("", "", "Required"), group("", "", "required"), MatchSame},
+		{"group id case", Assignment{Target: Target{Type: TargetGroup, GroupID: validGUIDU}}, Assignment{Target: Target{Type: TargetGroup, GroupID: validGUID}}, MatchSame},
+		{"has a filter, asked none", group(filterID, FilterInclude, ""), group("", "", ""), MatchConflict},
+		{"has none, asked a filter", group("", FilterNone, ""), group(filterID, FilterExclude, ""), MatchConflict},
+		{"other filter id", group(filterID, FilterInclude, ""), group(otherFilter, FilterInclude, ""), MatchConflict},
+		{"other filter type", group(filterID, FilterInclude, ""), group(filterID, FilterExclude, ""), MatchConflict},
+		{"other intent", group("", "", "available"), group("", "", "required"), MatchConflict},
+		{"other group", group("", "", ""), Assignment{Target: Target{Type: TargetGroup, GroupID: validGUID}}, MatchNone},
+		{"exclusion of the same group", group("", "", ""), Assignment{Target: Target{Type: TargetExclusionGroup, GroupID: groupID}}, MatchNone},
+		{"all devices", Assignment{Target: Target{Type: TargetAllDevices}}, Assignment{Target: Target{Type: TargetAllDevices}}, MatchSame},
+		{"all devices, filter differs", Assignment{Target: Target{Type: TargetAllDevices, FilterID: filterID, FilterType: FilterInclude}}, Assignment{Target: Target{Type: TargetAllDevices}}, MatchConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.have.Compare(tt.given); got != tt.want {
+				t.Errorf("Compare = %d, want %d", got, tt.want)
+			}
+			if got := tt.given.Compare(tt.have); got != tt.want {
+				t.Errorf("Compare is not symmetric: reversed = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEveryKindHasBeta: merges read and write a policy's whole set in beta
+// (the only version showing filters and policy-set sources), whatever
+// version the rows asked for; that needs every kind in beta.
+func TestEveryKindHasBeta(t *testing.T) {
+	t.Parallel()
+	for _, k := range Kinds() {
+		if !k.HasVersion(Beta) {
+			t.Errorf("kind %s has no beta (versions %v)", k.Name, k.Versions)
+		}
 	}
 }

@@ -95,6 +95,49 @@ func (a Assignment) SameTarget(b Assignment) bool {
 		strings.EqualFold(a.Target.CollectionID, b.Target.CollectionID)
 }
 
+// Match is how an assignment a policy holds relates to one asked for.
+type Match int
+
+const (
+	// MatchNone: they point at different targets.
+	MatchNone Match = iota
+	// MatchSame: the same target with the same filter (id and type) and the
+	// same intent: the assignment asked for exists.
+	MatchSame
+	// MatchConflict: the same target with another filter or intent. Graph
+	// keys an assignment by its target, so both cannot exist.
+	MatchConflict
+)
+
+// Compare tells whether a and b are one assignment ([MatchSame]), two
+// assignments of one target that differ in filter or intent
+// ([MatchConflict]), or unrelated ([MatchNone]). Ids and intents compare
+// case-insensitively; a filter type of none, "" or null, and a filter type
+// without a filter id, all mean no filter.
+func (a Assignment) Compare(b Assignment) Match {
+	if !a.SameTarget(b) {
+		return MatchNone
+	}
+	aID, aType := a.Target.Filter()
+	bID, bType := b.Target.Filter()
+	if aID == bID && aType == bType && strings.EqualFold(a.Intent, b.Intent) {
+		return MatchSame
+	}
+	return MatchConflict
+}
+
+// Filter returns the target's filter id and type, lower-cased, or two
+// empty strings when the target has no filter in effect (no id, or a type
+// of none or "").
+func (t Target) Filter() (id, typ string) {
+	id = strings.ToLower(strings.TrimSpace(t.FilterID))
+	typ = strings.ToLower(strings.TrimSpace(t.FilterType))
+	if id == "" || typ == "" || typ == FilterNone {
+		return "", ""
+	}
+	return id, typ
+}
+
 // Validate checks a against the kind's rules for API version v: target
 // allowed, ids present and GUIDs, filter only on beta with a valid type,
 // intent present exactly where the kind needs one.

@@ -424,3 +424,31 @@ func TestRowErrorText(t *testing.T) {
 		t.Fatalf("FileError = %q", got)
 	}
 }
+
+// TestResultsCarryTheRow: the results ingest emits (invalid and duplicate
+// rows) carry the row's filter, intent and API version, so that a report
+// re-states every row: as written for an invalid row, normalised for a
+// duplicate, which also names the row it repeats.
+func TestResultsCarryTheRow(t *testing.T) {
+	t.Parallel()
+	in := "tenant_id,kind,policy_id,target,group_id,filter_id,filter_type,intent,api_version\n" +
+		tenantA + ",mobileApps," + policyA + ",group," + groupA + "," + filterA + ",Include,Required,beta\n" +
+		tenantA + ",mobileApps," + policyA + ",group," + strings.ToUpper(groupA) + "," + strings.ToUpper(filterA) + ",include,required,BETA\n" +
+		tenantA + ",mobileApps," + policyA + ",group," + groupB + "," + filterA + ",sideways,maybe,v9\n"
+	var c collector
+	if _, err := Ingest(context.Background(), strings.NewReader(in), Options{ImportID: "i", SkipInvalid: true}, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.results) != 2 {
+		t.Fatalf("%d results, want a duplicate and an invalid row", len(c.results))
+	}
+	dup, bad := c.results[0], c.results[1]
+	if dup.Status != jobs.StatusDuplicate || dup.Row != 3 || dup.DuplicateOf != 2 || dup.FilterID != filterA ||
+		dup.FilterType != "include" || dup.Intent != "required" || dup.APIVersion != graph.Beta {
+		t.Errorf("duplicate %+v", dup)
+	}
+	if bad.Status != jobs.StatusInvalid || bad.Row != 4 || bad.FilterID != filterA || bad.FilterType != "sideways" ||
+		bad.Intent != "maybe" || bad.APIVersion != "v9" || bad.DuplicateOf != 0 {
+		t.Errorf("invalid %+v", bad)
+	}
+}

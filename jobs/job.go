@@ -110,6 +110,10 @@ const (
 	StatusDuplicate Status = "duplicate"
 	StatusFailed    Status = "failed"
 	StatusInvalid   Status = "invalid"
+	// StatusConflict: the policy already assigns the row's target, but with
+	// another filter (id or type) or intent. Nothing was changed; what
+	// Graph has is in the error message.
+	StatusConflict Status = "conflict"
 )
 
 // Result is what happened to one row: exactly one per row of an import.
@@ -123,6 +127,13 @@ type Result struct {
 	PolicyID string `json:"policy_id"`
 	Target   string `json:"target"`
 	GroupID  string `json:"group_id"`
+	// FilterID, FilterType, Intent and APIVersion complete the row (as
+	// normalised by ingest; as written for an invalid row), so that a
+	// report is a re-submittable record of it.
+	FilterID   string `json:"filter_id,omitempty"`
+	FilterType string `json:"filter_type,omitempty"`
+	Intent     string `json:"intent,omitempty"`
+	APIVersion string `json:"api_version,omitempty"`
 
 	Status       Status `json:"status"`
 	AssignmentID string `json:"assignment_id,omitempty"`
@@ -144,12 +155,14 @@ func ResultFor(j Job, s Status) Result {
 	return Result{
 		ImportID: j.ImportID, Row: j.Row, Key: j.Key,
 		Tenant: j.Tenant, Kind: j.Kind, PolicyID: j.PolicyID,
-		Target: string(j.Target), GroupID: j.GroupID, Status: s,
-		Job: &j,
+		Target: string(j.Target), GroupID: j.GroupID,
+		FilterID: j.FilterID, FilterType: j.FilterType, Intent: j.Intent, APIVersion: j.APIVersion,
+		Status: s, Job: &j,
 	}
 }
 
-// OK reports whether the status counts as success for the exit code.
+// OK reports whether the status counts as success for the exit code
+// (failed, invalid and conflict do not).
 func (s Status) OK() bool {
 	return s == StatusCreated || s == StatusExisting || s == StatusDuplicate
 }

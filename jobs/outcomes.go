@@ -10,9 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Outcome records that the assignment with a key exists in Graph: written
-// after a successful create (or after finding it already there), read
-// before any write so that no import writes the same assignment twice.
+// Outcome records that the assignment with a key was found or created in
+// Graph by a row: written after a successful create (or after finding it
+// already there), read before any write so that an import never writes
+// the same assignment twice across crashes and redeliveries. It does not
+// answer for Graph: another import looks in Graph again.
 type Outcome struct {
 	Status       Status    `json:"status"`
 	AssignmentID string    `json:"assignment_id,omitempty"`
@@ -44,6 +46,13 @@ type Intent struct {
 	LastCode       string `json:"last_code,omitempty"`
 	LastMessage    string `json:"last_message,omitempty"`
 	LastRequestID  string `json:"last_request_id,omitempty"`
+	// Tries is the number of Graph attempts made so far for row TriesRow
+	// of import TriesImportID (handlings that asked Graph, not deliveries
+	// handed back unhandled): the row's attempts and its backoff continue
+	// from it. Another row's count does not carry over.
+	Tries         int    `json:"tries,omitempty"`
+	TriesImportID string `json:"tries_import_id,omitempty"`
+	TriesRow      int    `json:"tries_row,omitempty"`
 }
 
 // Outcome returns the outcome stored for key, and false when there is none.

@@ -17,7 +17,11 @@ func TestWriteReport(t *testing.T) {
 	created.AssignmentID, created.HTTPStatus, created.Attempts = "6b0d549b_ae97ba94", 201, 1
 	failed := ResultFor(j, StatusFailed)
 	failed.Row, failed.HTTPStatus, failed.ErrorCode, failed.ErrorMessage, failed.Attempts = 3, 403, "forbidden", `a "quoted", message`, 2
-	results := []Result{created, failed}
+	fj := j
+	fj.Row, fj.Kind, fj.FilterID, fj.FilterType, fj.Intent, fj.APIVersion = 4, "mobileApps", "99999999-8888-7777-6666-555555555555", "include", "required", "beta"
+	dup := ResultFor(fj, StatusDuplicate)
+	dup.DuplicateOf = 2
+	results := []Result{created, failed, dup}
 
 	var b bytes.Buffer
 	if err := WriteReport(&b, "csv", results); err != nil {
@@ -27,10 +31,20 @@ func TestWriteReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The first 13 columns are the original contract, in their order; the
+	// others were appended.
 	want := [][]string{
-		{"row", "tenant_id", "kind", "policy_id", "target", "group_id", "status", "assignment_id", "http_status", "error_code", "error_message", "attempts", "key"},
-		{"2", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "created", "6b0d549b_ae97ba94", "201", "", "", "1", "k1"},
-		{"3", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "failed", "", "403", "forbidden", `a "quoted", message`, "2", "k1"},
+		{"row", "tenant_id", "kind", "policy_id", "target", "group_id", "status", "assignment_id", "http_status", "error_code", "error_message", "attempts", "key",
+			"filter_id", "filter_type", "intent", "api_version", "duplicate_of"},
+		{"2", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "created", "6b0d549b_ae97ba94", "201", "", "", "1", "k1",
+			"", "", "", "v1.0", ""},
+		{"3", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "failed", "", "403", "forbidden", `a "quoted", message`, "2", "k1",
+			"", "", "", "v1.0", ""},
+		{"4", j.Tenant, "mobileApps", j.PolicyID, "group", j.GroupID, "duplicate", "", "", "", "", "0", "k1",
+			fj.FilterID, "include", "required", "beta", "2"},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("csv has %d lines, want %d", len(recs), len(want))
 	}
 	for i := range want {
 		if !slices.Equal(recs[i], want[i]) {
@@ -46,7 +60,7 @@ func TestWriteReport(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 {
+	if len(rows) != 3 {
 		t.Fatalf("json rows %d", len(rows))
 	}
 	for _, r := range rows {
@@ -62,11 +76,27 @@ func TestWriteReport(t *testing.T) {
 	if rows[1]["error_code"] != "forbidden" || rows[1]["http_status"] != float64(403) {
 		t.Errorf("json row 2: %v", rows[1])
 	}
+	if r := rows[2]; r["filter_id"] != fj.FilterID || r["filter_type"] != "include" || r["intent"] != "required" ||
+		r["api_version"] != "beta" || r["duplicate_of"] != float64(2) {
+		t.Errorf("json row 3: %v", r)
+	}
 	b.Reset()
 	if err := WriteReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
 		t.Errorf("empty json report %q, %v", b.String(), err)
 	}
 	if err := WriteReport(&b, "xml", results); err == nil {
 		t.Error("unknown format accepted")
+	}
+}
+
+// TestStatusOK: which statuses count as success for the exit code.
+func TestStatusOK(t *testing.T) {
+	for s, want := range map[Status]bool{
+		StatusCreated: true, StatusExisting: true, StatusDuplicate: true,
+		StatusFailed: false, StatusInvalid: false, StatusConflict: false,
+	} {
+		if s.OK() != want {
+			t.Errorf("%s.OK() = %v, want %v", s, s.OK(), want)
+		}
 	}
 }

@@ -28,7 +28,7 @@ var attemptOutcomes = map[string]bool{
 	"ambiguous": true, "permanent": true, "unauthorized": true, "forbidden": true,
 	"route_not_supported": true, "reconciled": true,
 	// Row statuses a settled attempt may carry.
-	"duplicate": true, "failed": true, "invalid": true,
+	"duplicate": true, "failed": true, "invalid": true, "conflict": true,
 	// Worker verdicts.
 	"error": true, "panic": true, "blocked": true, "deadline": true,
 	"handed_back": true, "held": true,
@@ -37,7 +37,7 @@ var attemptOutcomes = map[string]bool{
 // Row statuses accepted by [Metrics.RowFinished] (the jobs.Status values);
 // anything else is counted as "other".
 var rowStatuses = map[string]bool{
-	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true,
+	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true, "conflict": true,
 }
 
 // Message sources accepted by [Metrics.MalformedMessage].
@@ -195,8 +195,8 @@ func (m *Metrics) RowFinished(tenant, kind, status string) {
 // (bulkassign_job_attempts_total{tenant,outcome}). outcome is one of created,
 // existing, throttled, transient, ambiguous, permanent, unauthorized,
 // forbidden, route_not_supported, reconciled, duplicate, failed, invalid,
-// error, panic, blocked, deadline, handed_back or held; anything else counts
-// as "other".
+// conflict, error, panic, blocked, deadline, handed_back or held; anything
+// else counts as "other".
 func (m *Metrics) JobAttempt(tenant, outcome string) {
 	if m == nil {
 		return

@@ -11,19 +11,20 @@ import (
 // TestCrashStates starts a worker on the states a crash leaves behind in
 // the outcome and intent buckets and in Graph, and checks the decision for
 // each: created when this row's write landed, existing when another's did,
-// a write only when nothing landed, and a recorded outcome re-emitted.
+// a write only when nothing landed, a recorded outcome of this import
+// re-emitted, and another import's outcome checked against Graph.
 func TestCrashStates(t *testing.T) {
 	t.Parallel()
 	b := setup(t, opts{sim: fastSim()})
 	ctx := testCtx(t)
-	js := makeJobs(spec{importID: "crash", tenant: guid("tenant/crash"), kind: "deviceConfigurations", rows: 7})
+	js := makeJobs(spec{importID: "crash", tenant: guid("tenant/crash"), kind: "deviceConfigurations", rows: 8})
 	type state struct {
 		name       string
 		intent     *jobs.Intent
 		outcome    *jobs.Outcome
 		inGraph    bool
 		wantStatus jobs.Status
-		wantID     string
+		wantID     string // "graph": the simulator's id for the target
 		wantWrite  bool
 	}
 	mine := func(settled bool) *jobs.Intent {
@@ -35,7 +36,8 @@ func TestCrashStates(t *testing.T) {
 		{name: "own write did not land", intent: mine(false), wantStatus: jobs.StatusCreated, wantWrite: true},
 		{name: "settled intent: throttled before", intent: &jobs.Intent{Owner: "x", Attempt: 1, ImportID: "crash", Settled: true, LastHTTPStatus: 429}, wantStatus: jobs.StatusCreated, wantWrite: true},
 		{name: "outcome recorded, result lost", outcome: &jobs.Outcome{Status: jobs.StatusCreated, AssignmentID: "id-from-outcome", ImportID: "crash"}, inGraph: true, wantStatus: jobs.StatusCreated, wantID: "id-from-outcome"},
-		{name: "outcome of another import", outcome: &jobs.Outcome{Status: jobs.StatusCreated, AssignmentID: "id-other", ImportID: "other", Row: 5}, inGraph: true, wantStatus: jobs.StatusExisting, wantID: "id-other"},
+		{name: "outcome of another import", outcome: &jobs.Outcome{Status: jobs.StatusCreated, AssignmentID: "id-other", ImportID: "other", Row: 5}, inGraph: true, wantStatus: jobs.StatusExisting, wantID: "graph"},
+		{name: "outcome of another import, deleted from Graph since", outcome: &jobs.Outcome{Status: jobs.StatusCreated, AssignmentID: "id-gone", ImportID: "other", Row: 6}, wantStatus: jobs.StatusCreated, wantWrite: true},
 		{name: "nothing recorded, already in Graph", inGraph: true, wantStatus: jobs.StatusExisting},
 	}
 	wantWrites := 0
@@ -73,6 +75,9 @@ func TestCrashStates(t *testing.T) {
 	rs := resultsByRow(b.waitResults("crash", len(js), 30*time.Second))
 	for i, c := range cases {
 		r := rs[js[i].Row]
+		if c.wantID == "graph" {
+			c.wantID = js[i].PolicyID + "_" + js[i].GroupID
+		}
 		if r.Status != c.wantStatus || (c.wantID != "" && r.AssignmentID != c.wantID) || r.AssignmentID == "" {
 			t.Errorf("%s: %s %q, want %s %q", c.name, r.Status, r.AssignmentID, c.wantStatus, c.wantID)
 		}

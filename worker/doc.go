@@ -53,44 +53,62 @@
 //
 // For each job, in order:
 //
-//  1. A lease on "key/<key>" ([jobs.Store.Acquire], renewed every third of
-//     LeaseTTL) makes one worker at a time own the key: a duplicate or late
-//     delivery finds it held and comes back later (NakWithDelay), then
-//     finds the outcome. A job whose lease is lost cancels its Graph call.
-//  2. An outcome for the key (outcomes bucket, read under the lease) ends
-//     it: existing, or the recorded status when this same import and row
-//     recorded it (a crash between outcome and result). A key with an
-//     outcome is never written again.
+//  1. A lease on "key/<key>" ([jobs.Store.Acquire], with the consumer's
+//     AckWait as TTL, renewed every third of it) makes one worker at a time
+//     own the key: a duplicate or late delivery finds it held and comes
+//     back later (NakWithDelay), then finds the outcome. A job whose lease
+//     is lost cancels its Graph call. A delivery handed back because the
+//     key is held is not an attempt.
+//  2. An outcome for the key recorded by this import (outcomes bucket,
+//     read under the lease) ends it: the recorded status when this row
+//     recorded it (a crash between outcome and result), existing for
+//     another row. An import never writes a key twice. Another import's
+//     outcome does not answer for Graph (the assignment may have been
+//     deleted since): Graph is asked.
 //  3. A blocked tenant fails the row here, without calling Graph.
-//  4. An intent without the settled flag means a write may have landed
-//     (crash, ambiguous answer): the policy is listed fresh and the target
-//     looked for; found is created when the intent was this row's, existing
-//     otherwise. Create kinds otherwise use the policy's set listed once per
-//     import (and kept up to date with our own creates).
-//  5. The intent is written just before the write. A definite answer
+//  4. An intent without the settled flag, whose row has not recorded its
+//     outcome since, means a write may have landed (crash, ambiguous
+//     answer): the policy is listed fresh and the target looked for; found
+//     is created when the intent was this row's, existing otherwise. Create
+//     kinds otherwise use the policy's set listed once per import (and kept
+//     up to date with our own creates). Lists are read in beta, the only
+//     version showing filters and policy-set sources.
+//  5. A target found with the row's filter (id and type) and intent is
+//     existing; found with another filter or intent it is conflict, with
+//     what Graph holds in the error message, and nothing is written.
+//  6. The intent is written just before the write. A definite answer
 //     settles it; an ambiguous one (5xx, timeout, reset after sending) is
 //     reconciled at once by listing the policy. A 409 to a create is
-//     reconciled the same way and reports existing.
-//  6. The outcome is recorded, then the result, then the message is acked;
+//     reconciled the same way (existing or conflict). A create is created
+//     only when Graph answers with the target, filter and intent asked for.
+//  7. The outcome is recorded, then the result, then the message is acked;
 //     the lease is released last.
 //
 // # Merge kinds
 //
 // Merge jobs of one policy held by a runner join a batch (up to
-// TenantConcurrency jobs, or MergeWindow). The batch leader takes the
-// policy's lock in NATS ("policy/<tenant>/<kind>/<policy>", a lease with
-// TTL, renewed), so merges are serialised across goroutines and processes;
-// lists the set fresh; reports the rows already there; drops inherited
-// policySets entries; sends the full set with /assign; and after an
-// ambiguous answer lists again and reconciles every row of the batch. A
-// create refused with "No method match route template" switches its kind
-// to merge for this worker (logged once) and the job goes through merge at
-// once.
+// TenantConcurrency jobs, or MergeWindow), whatever API version they asked
+// for. The batch leader takes the policy's lock in NATS
+// ("policy/<tenant>/<kind>/<policy>", a lease with LeaseTTL, renewed), so
+// merges are serialised across goroutines and processes; lists the set
+// fresh in beta; reports the rows already there (existing or conflict);
+// leaves inherited policySets entries out; sends the full set with /assign
+// in beta, every existing entry exactly as Graph listed it (filters,
+// intent, settings and properties bulkassign does not model); and checks
+// each row against Graph's answer, or a re-read when Graph answers 204:
+// created only when Graph holds the target with the row's filter and
+// intent. After an ambiguous answer it lists again and reconciles every
+// row of the batch. A create refused with "No method match route template"
+// switches its kind to merge for this worker (logged once) and the job
+// goes through merge at once.
 //
 // # Retries, deadline, poison
 //
 // 429: NakWithDelay until the gate opens. Transient: NakWithDelay with the
-// backoff of the delivery count (a 503's Retry-After when longer). A plain
+// backoff of the row's Graph attempts (a 503's Retry-After when longer).
+// The attempts are kept in the key's intent across redeliveries and
+// reported in the result; deliveries handed back unhandled (key held,
+// shutdown, NATS trouble) do not count. A plain
 // Nak is never used. Retries are bounded by JobDeadline from the message's
 // publish time; the final failed record carries the last error, kept in the
 // intent across redeliveries. A message that is not a valid job is copied

@@ -82,10 +82,14 @@ type handling struct {
 	kind *graph.Kind
 	log  *slog.Logger
 
-	attempt  int       // deliveries so far, this one included
-	deadline time.Time // published + JobDeadline
-	start    time.Time
-	owner    string
+	delivered int       // deliveries so far, this one included
+	prior     int       // Graph attempts of this row before this handling
+	attempt   int       // this handling's number as a Graph attempt: prior+1
+	asked     bool      // this handling went to Graph (looked the target up or wrote it)
+	deadline  time.Time // published + JobDeadline
+	start     time.Time
+	owner     string
+	keyTTL    time.Duration // of the key lease: the consumer's AckWait
 
 	// ctx ends Graph calls and store reads: Run's hard context, also
 	// cancelled when one of the job's leases is lost. wait ends waits
@@ -133,15 +137,17 @@ func (w *Worker) handle(rc *runCtx, r *runner, msg jetstream.Msg, ackWait time.D
 
 	h := &handling{
 		w: w, r: r, t: r.t, rc: rc, msg: msg, job: job, kind: kind,
-		log:      w.log.With(slog.String("tenant", job.Tenant), slog.String("import", job.ImportID), slog.Int("row", job.Row)),
-		attempt:  int(meta.NumDelivered),
-		deadline: jobDeadline(meta.Timestamp, w.cfg.JobDeadline),
-		start:    time.Now(),
-		owner:    w.owner(),
-		ctx:      ctx,
-		wait:     wait,
+		log:       w.log.With(slog.String("tenant", job.Tenant), slog.String("import", job.ImportID), slog.Int("row", job.Row)),
+		delivered: int(meta.NumDelivered),
+		attempt:   1,
+		deadline:  jobDeadline(meta.Timestamp, w.cfg.JobDeadline),
+		start:     time.Now(),
+		owner:     w.owner(),
+		keyTTL:    keyLeaseTTL(ackWait),
+		ctx:       ctx,
+		wait:      wait,
 	}
-	if h.attempt > 1 {
+	if h.delivered > 1 {
 		w.m.Redelivered(r.t.name)
 	}
 	h.finish(h.safeProcess(cancel))
@@ -167,88 +173,110 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 		return handBack(handBackDelay, "handed_back")
 	}
 	// 1. One worker at a time owns the key.
-	lease, err := w.store.Acquire(h.ctx, "key/"+job.Key, h.owner, w.cfg.LeaseTTL)
+	lease, err := w.store.Acquire(h.ctx, "key/"+job.Key, h.owner, h.keyTTL)
 	if errors.Is(err, jobs.ErrHeld) {
 		return handBack(heldDelay+time.Duration(rand.Int64N(int64(heldDelay))), "held")
 	}
 	if err != nil {
 		return h.infra("acquire key lease", err)
 	}
-	stopLease := holdLease(lease, w.cfg.LeaseTTL, cancel)
+	stopLease := holdLease(lease, h.keyTTL, cancel)
 	defer func() {
 		stopLease()
 		ctx, c := h.recordCtx()
 		defer c()
 		_ = lease.Release(ctx)
 	}()
-	// 2. A key with an outcome is never written again. (Read under the
-	// lease: whoever wrote it had released the lease after recording it.)
-	if v, ok, err := h.outcome(); err != nil || ok {
-		return v
+	// 2. What the store knows of the key (read under the lease: whoever
+	// wrote it had released the lease after recording it): its outcome and
+	// its intent, which carries this row's attempts so far.
+	o, hasOutcome, err := w.store.Outcome(h.ctx, job.Key)
+	if err != nil {
+		return h.infra("read outcome", err)
 	}
+	in, hasIntent, err := w.store.Intent(h.ctx, job.Key)
+	if err != nil {
+		return h.infra("read intent", err)
+	}
+	h.intent, h.hasIntent = in, hasIntent
+	if hasIntent && in.TriesImportID == job.ImportID && in.TriesRow == job.Row {
+		h.prior = in.Tries
+	}
+	h.attempt = h.prior + 1
+	// An outcome of this import ends the job: this import never writes a
+	// key twice. Another import's outcome says nothing about Graph now
+	// (the assignment may have been deleted since): Graph decides.
+	if hasOutcome && o.ImportID == job.ImportID {
+		return recorded(o, job.Row)
+	}
+	// An unsettled intent means a write may have landed, unless the row
+	// that wrote it recorded its outcome since.
+	h.inDoubt = hasIntent && !in.Settled && !(hasOutcome && o.ImportID == in.ImportID && o.Row == in.Row)
 	// 3. A blocked tenant fails fast.
 	if bl, ok := h.t.blocked(h.kind); ok {
 		return h.blockedVerdict(bl)
 	}
-	// 4. An unsettled intent: a write may have landed.
-	in, ok, err := w.store.Intent(h.ctx, job.Key)
-	if err != nil {
-		return h.infra("read intent", err)
-	}
-	h.intent, h.hasIntent, h.inDoubt = in, ok, ok && !in.Settled
+	// 4. Past the deadline, one last look when a write may have landed.
 	if time.Now().After(h.deadline) {
-		if h.inDoubt { // one last look: the write may have landed
-			if a, found, err := h.reconcile(); err == nil && found {
-				return done(h.reconciledStatus(), a.ID, 200)
+		if h.inDoubt {
+			h.asked = true
+			if have, found, err := h.reconcile(); err == nil {
+				if v, ok := h.judge(have, found, h.reconciledStatus(), 200); ok {
+					return v
+				}
 			}
 		}
 		return h.deadlineFailure()
 	}
+	h.asked = true
 	if w.strategy(h.kind) == graph.StrategyMerge {
 		return h.merge()
 	}
 	return h.create()
 }
 
-// outcome looks the key up in the outcomes bucket: a key recorded by this
-// same row re-emits its status (the crash came between outcome and
-// result); any other means the assignment exists: existing.
-func (h *handling) outcome() (verdict, bool, error) {
-	o, ok, err := h.w.store.Outcome(h.ctx, h.job.Key)
-	if err != nil {
-		return h.infra("read outcome", err), false, err
-	}
-	if !ok {
-		return verdict{}, false, nil
-	}
+// recorded is the verdict for a key whose outcome this import recorded:
+// the recorded status when this row recorded it (the crash came between
+// outcome and result), existing for another row.
+func recorded(o jobs.Outcome, row int) verdict {
 	v := verdict{kind: vDone, status: jobs.StatusExisting, assignmentID: o.AssignmentID, label: "existing"}
-	if o.ImportID == h.job.ImportID && o.Row == h.job.Row {
+	if o.Row == row {
 		v.status, v.label = o.Status, string(o.Status)
 	}
-	return v, true, nil
+	return v
+}
+
+// attempts is the row's Graph attempts, this handling included when it
+// went to Graph.
+func (h *handling) attempts() int {
+	if h.asked {
+		return h.attempt
+	}
+	return h.prior
 }
 
 // create is the create strategy: one POST per row, after looking at the
-// policy's set (cached per import; fresh when a write is in doubt).
+// policy's set (listed once per import; fresh when a write is in doubt).
 func (h *handling) create() verdict {
 	w, job, k := h.w, h.job, h.kind
 	want := job.Assignment()
+	var (
+		have  graph.Assignment
+		found bool
+		err   error
+		same  = jobs.StatusExisting
+	)
 	if h.inDoubt {
-		a, found, err := h.reconcile()
-		if err != nil {
-			return h.classify(err, false)
-		}
-		if found {
-			return done(h.reconciledStatus(), a.ID, 200)
-		}
+		have, found, err = h.reconcile()
+		same = h.reconciledStatus()
 	} else {
-		a, found, err := h.r.policySet(job, k).find(h, want)
-		if err != nil {
-			return h.classify(err, false)
-		}
-		if found {
-			return done(jobs.StatusExisting, a.ID, 200)
-		}
+		have, found, err = h.r.policySet(job, k).find(h, want)
+	}
+	if err != nil {
+		return h.classify(err, false)
+	}
+	if v, ok := h.judge(have, found, same, 200); ok {
+		return v
 	}
 	if err := h.t.admit(h.wait, h.deadline); err != nil {
 		return h.waitFailed(err)
@@ -257,21 +285,33 @@ func (h *handling) create() verdict {
 		return h.infra("write intent", err)
 	}
 	var created graph.Assignment
-	err := w.graphCall(h.ctx, func() error {
+	err = w.graphCall(h.ctx, func() error {
 		var err error
 		created, err = w.graph.Create(h.ctx, job.Tenant, job.APIVersion, k, job.PolicyID, want)
 		return err
 	})
 	h.t.recordWrite(err)
 	switch {
-	case err == nil:
+	case err == nil && created.Compare(want) == graph.MatchSame:
 		h.r.policySet(job, k).add(created)
 		return done(jobs.StatusCreated, created.ID, 201)
+	case err == nil:
+		// Graph answered with another assignment than the one asked for:
+		// look at what it holds now.
+		h.log.Info("create answered with another assignment: reconciling", slog.String("assignment_id", created.ID))
+		have, found, lerr := h.reconcile()
+		if lerr != nil {
+			return h.classify(lerr, false)
+		}
+		if v, ok := h.judge(have, found, jobs.StatusCreated, 201); ok {
+			return v
+		}
+		return h.retryLater(201, "create succeeded but Graph does not list the target")
 	case h.ctx.Err() != nil:
 		return handBack(handBackDelay, "handed_back") // the intent stays unsettled
 	case errors.Is(err, graph.ErrAmbiguous):
 		h.log.Info("ambiguous create: reconciling", slog.Any("error", err))
-		a, found, lerr := h.reconcile()
+		have, found, lerr := h.reconcile()
 		if lerr != nil {
 			v := h.classify(lerr, false)
 			if v.kind == vRetry {
@@ -279,19 +319,20 @@ func (h *handling) create() verdict {
 			}
 			return v
 		}
-		if found {
-			return done(jobs.StatusCreated, a.ID, 200)
+		if v, ok := h.judge(have, found, jobs.StatusCreated, 200); ok {
+			return v
 		}
 		return h.classify(err, true)
 	case isConflict(err):
-		// Graph says the assignment exists: not by this write.
+		// Graph says the target is assigned: not by this write. As asked
+		// (existing), or with another filter or intent (conflict).
 		h.inDoubt = false
-		a, found, lerr := h.reconcile()
+		have, found, lerr := h.reconcile()
 		if lerr != nil {
 			return h.classify(lerr, false)
 		}
-		if found {
-			return done(jobs.StatusExisting, a.ID, 200)
+		if v, ok := h.judge(have, found, jobs.StatusExisting, 200); ok {
+			return v
 		}
 		return h.classify(err, true)
 	case errors.Is(err, graph.ErrRouteNotSupported):
@@ -323,6 +364,30 @@ func (h *handling) reconcile() (graph.Assignment, bool, error) {
 	return a, found, nil
 }
 
+// judge is the verdict when Graph holds the job's target (found): status
+// same when it holds it as the row asks, with its filter and intent, and
+// conflict when it holds it with another filter or intent. ok is false
+// when Graph does not hold the target.
+func (h *handling) judge(have graph.Assignment, found bool, same jobs.Status, httpStatus int) (verdict, bool) {
+	if !found {
+		return verdict{}, false
+	}
+	want := h.job.Assignment()
+	if have.Compare(want) == graph.MatchSame {
+		return done(same, have.ID, httpStatus), true
+	}
+	return verdict{kind: vDone, status: jobs.StatusConflict, assignmentID: have.ID, httpStatus: httpStatus,
+		message: conflictMessage(have, want), label: "conflict"}, true
+}
+
+// retryLater is a failed attempt after a write Graph accepted whose
+// result it does not show: the intent stays unsettled, so the next
+// delivery looks in Graph before writing again.
+func (h *handling) retryLater(httpStatus int, message string) verdict {
+	return verdict{kind: vRetry, label: "transient", httpStatus: httpStatus, message: message,
+		delay: backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64())}
+}
+
 // reconciledStatus is the status of a row whose target a reconcile found:
 // created when the unsettled intent was this row's (its write landed),
 // existing otherwise.
@@ -333,7 +398,9 @@ func (h *handling) reconciledStatus() jobs.Status {
 	return jobs.StatusExisting
 }
 
-// list reads the policy's assignments fresh, after the tenant's gate.
+// list reads the policy's assignments fresh, after the tenant's gate, in
+// beta whatever the row's version: only beta shows filters and policy-set
+// sources (every kind exists in beta).
 func (h *handling) list() ([]graph.Assignment, error) {
 	if err := h.t.gate(h.wait, h.deadline); err != nil {
 		return nil, err
@@ -341,7 +408,7 @@ func (h *handling) list() ([]graph.Assignment, error) {
 	var set []graph.Assignment
 	err := h.w.graphCall(h.ctx, func() error {
 		var err error
-		set, err = h.w.graph.List(h.ctx, h.job.Tenant, h.job.APIVersion, h.kind, h.job.PolicyID)
+		set, err = h.w.graph.List(h.ctx, h.job.Tenant, graph.Beta, h.kind, h.job.PolicyID)
 		return err
 	})
 	return set, err
@@ -424,7 +491,7 @@ func (h *handling) infra(what string, err error) verdict {
 	if h.ctx.Err() == nil {
 		h.w.logInfra(what, err)
 	}
-	return handBack(backoff(h.attempt, handBackDelay, 30*time.Second, rand.Float64()), "handed_back")
+	return handBack(backoff(h.delivered, handBackDelay, 30*time.Second, rand.Float64()), "handed_back")
 }
 
 // blockedVerdict fails the row because its tenant is blocked.
@@ -443,7 +510,7 @@ func (h *handling) deadlineFailure() verdict {
 	if v.code == "" {
 		v.code = CodeDeadlineExceeded
 	}
-	v.message = fmt.Sprintf("job deadline %s passed after %d attempts", h.w.cfg.JobDeadline, h.attempt)
+	v.message = fmt.Sprintf("job deadline %s passed after %d attempts", h.w.cfg.JobDeadline, h.attempts())
 	if in.LastMessage != "" {
 		v.message += "; last error: " + in.LastMessage
 	}
@@ -458,6 +525,7 @@ func (h *handling) putIntent(settled bool, last *verdict) error {
 		ImportID: h.job.ImportID, Row: h.job.Row, Settled: settled,
 		LastHTTPStatus: h.intent.LastHTTPStatus, LastCode: h.intent.LastCode,
 		LastMessage: h.intent.LastMessage, LastRequestID: h.intent.LastRequestID,
+		Tries: h.attempt, TriesImportID: h.job.ImportID, TriesRow: h.job.Row,
 	}
 	if !settled && last == nil {
 		in.Attempt++
@@ -496,7 +564,7 @@ func (h *handling) finish(v verdict) {
 	if v.kind == vRetry && !retryFits(now, h.deadline, v.delay) {
 		h.log.Warn("job deadline reached: failing it with its last error", slog.String("code", v.code))
 		v.kind, v.status, v.outcome = vDone, jobs.StatusFailed, false
-		v.message = fmt.Sprintf("job deadline %s reached after %d attempts; last error: %s", w.cfg.JobDeadline, h.attempt, v.message)
+		v.message = fmt.Sprintf("job deadline %s reached after %d attempts; last error: %s", w.cfg.JobDeadline, h.attempts(), v.message)
 		if v.code == "" {
 			v.code = CodeDeadlineExceeded
 		}
@@ -515,8 +583,8 @@ func (h *handling) finish(v verdict) {
 		}
 		r := jobs.ResultFor(job, v.status)
 		r.AssignmentID, r.HTTPStatus, r.RequestID = v.assignmentID, v.httpStatus, v.requestID
-		r.Attempts, r.At = h.attempt, now
-		if v.status == jobs.StatusFailed {
+		r.Attempts, r.At = h.attempts(), now
+		if v.status == jobs.StatusFailed || v.status == jobs.StatusConflict {
 			r.ErrorCode, r.ErrorMessage = v.code, v.message
 		}
 		if err := w.store.PutResult(ctx, r); err != nil {
@@ -688,7 +756,8 @@ func isPolicySet(a graph.Assignment) bool {
 	return strings.EqualFold(a.Source, "policySets")
 }
 
-// findDirect finds a's target among set's direct assignments.
+// findDirect finds a's target among set's direct assignments, whatever
+// its filter and intent (see [graph.Assignment.Compare]).
 func findDirect(set []graph.Assignment, a graph.Assignment) (graph.Assignment, bool) {
 	for _, s := range set {
 		if !isPolicySet(s) && s.SameTarget(a) {

@@ -14,8 +14,9 @@ import (
 	"github.com/bulkassign/bulkassign/jobs"
 )
 
-// batch is the merge jobs of one policy (and API version) that one runner
-// holds, written together by one /assign. The first job to join leads it.
+// batch is the merge jobs of one policy that one runner holds, whatever
+// API version they asked for, written together by one /assign in beta. The
+// first job to join leads it.
 type batch struct {
 	key    string
 	items  []*mergeItem
@@ -57,7 +58,7 @@ func policyLockName(tenant string, k *graph.Kind, policyID string) string {
 // join adds it to the open batch of its policy, or opens one; leader is
 // true for the job that opened it.
 func (r *runner) join(it *mergeItem) (b *batch, leader bool) {
-	key := it.h.kind.Name + "|" + it.h.job.APIVersion + "|" + strings.ToLower(it.h.job.PolicyID)
+	key := it.h.kind.Name + "|" + strings.ToLower(it.h.job.PolicyID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if b := r.batches[key]; b != nil && !b.closed {
@@ -135,10 +136,13 @@ func (m *mergeRun) deliverRest(v verdict) {
 	}
 }
 
-// run merges under the policy lock: read the current set, find the rows
-// already there, add the others, drop inherited policy-set entries, send
-// the full set with /assign, and reconcile the whole set after an
-// ambiguous answer.
+// run merges under the policy lock: read the current set in beta, find the
+// rows already there (as asked, or in conflict), add the others, leave
+// inherited policy-set entries out, send the full set with /assign in beta
+// (existing entries exactly as Graph listed them), and check every row
+// against Graph's answer (or a re-read): created only when Graph holds the
+// target with the row's filter and intent. After an ambiguous answer the
+// whole batch is reconciled.
 func (m *mergeRun) run() {
 	h := m.h
 	w, t, k := h.w, h.t, h.kind
@@ -172,20 +176,23 @@ func (m *mergeRun) run() {
 	}
 	var pending []*mergeItem
 	for _, it := range m.items {
-		switch a, found := findDirect(cur, it.h.job.Assignment()); {
-		case it.h.ctx.Err() != nil:
+		if it.h.ctx.Err() != nil {
 			m.deliver(it, handBack(handBackDelay, "handed_back")) // lost its key
-		case found:
-			m.deliver(it, done(it.h.reconciledStatus(), a.ID, 200))
-		default:
-			pending = append(pending, it)
+			continue
 		}
+		have, found := findDirect(cur, it.h.job.Assignment())
+		if v, ok := it.h.judge(have, found, it.h.reconciledStatus(), 200); ok {
+			m.deliver(it, v)
+			continue
+		}
+		pending = append(pending, it)
 	}
 	if len(pending) == 0 {
 		return
 	}
-	// One new entry per target: two rows for one target (other filter or
-	// intent) cannot both exist; the first is written, the others find it.
+	// One new entry per target: two rows for one target cannot both
+	// exist; the first is written, the others find it (existing, or
+	// conflict when their filter or intent differs).
 	var adds []*mergeItem
 	set := make([]graph.Assignment, 0, len(cur)+len(pending))
 	for _, a := range cur {
@@ -214,31 +221,41 @@ func (m *mergeRun) run() {
 	var res []graph.Assignment
 	err = w.graphCall(ctx, func() error {
 		var err error
-		res, err = w.graph.Assign(ctx, job.Tenant, job.APIVersion, k, job.PolicyID, set)
+		res, err = w.graph.Assign(ctx, job.Tenant, graph.Beta, k, job.PolicyID, set)
 		return err
 	})
 	t.recordWrite(err)
 	switch {
 	case err == nil:
 		status := 200
-		if res == nil { // 204: read the ids back (best effort)
+		if res == nil { // 204: read the set back to check it
 			status = 204
-			res, _ = m.list(ctx)
+			var lerr error
+			if res, lerr = m.list(ctx); lerr != nil {
+				// Applied but unchecked: the intents stay unsettled, so
+				// the next delivery looks before writing again.
+				m.deliverRest(h.classify(lerr, false))
+				return
+			}
 		}
 		for _, it := range pending {
-			a, found := findDirect(res, it.h.job.Assignment())
-			switch {
-			case res != nil && !found:
-				// Graph accepted the set but does not list the target:
-				// not created. Retry; the intent makes it look first.
-				m.deliver(it, verdict{kind: vRetry, label: "transient", httpStatus: status,
-					message: "assign succeeded but the returned set lacks the target",
-					delay:   backoff(it.h.attempt, baseBackoff, w.cfg.MaxBackoff, rand.Float64())})
-			case slices.Contains(adds, it):
-				m.deliver(it, done(jobs.StatusCreated, a.ID, status))
-			default:
-				m.deliver(it, done(jobs.StatusExisting, a.ID, status))
+			have, found := findDirect(res, it.h.job.Assignment())
+			added := slices.Contains(adds, it)
+			if added && (!found || have.Compare(it.h.job.Assignment()) != graph.MatchSame) {
+				// Graph accepted the set but does not hold the target as
+				// sent: not created. Retry; the intent makes it look first.
+				m.deliver(it, it.h.retryLater(status, "assign succeeded but Graph's set lacks the target with its filter and intent"))
+				continue
 			}
+			same := jobs.StatusExisting
+			if added {
+				same = jobs.StatusCreated
+			}
+			if v, ok := it.h.judge(have, found, same, status); ok {
+				m.deliver(it, v)
+				continue
+			}
+			m.deliver(it, it.h.retryLater(status, "assign succeeded but Graph's set lacks the target"))
 		}
 	case ctx.Err() != nil:
 		m.deliverRest(handBack(handBackDelay, "handed_back")) // intents stay unsettled
@@ -254,15 +271,16 @@ func (m *mergeRun) run() {
 			return
 		}
 		for _, it := range pending {
-			a, found := findDirect(fresh, it.h.job.Assignment())
-			switch {
-			case found && slices.Contains(adds, it):
-				m.deliver(it, done(jobs.StatusCreated, a.ID, 200))
-			case found:
-				m.deliver(it, done(jobs.StatusExisting, a.ID, 200))
-			default:
-				m.deliver(it, it.h.classify(err, true))
+			have, found := findDirect(fresh, it.h.job.Assignment())
+			same := jobs.StatusExisting
+			if slices.Contains(adds, it) {
+				same = jobs.StatusCreated
 			}
+			if v, ok := it.h.judge(have, found, same, 200); ok {
+				m.deliver(it, v)
+				continue
+			}
+			m.deliver(it, it.h.classify(err, true))
 		}
 	default:
 		v := h.classify(err, true) // side effects (gate, breaker) once
@@ -275,7 +293,8 @@ func (m *mergeRun) run() {
 	}
 }
 
-// list reads the policy's set fresh, after the tenant's gate.
+// list reads the policy's set fresh, after the tenant's gate, in beta (see
+// [handling.list]).
 func (m *mergeRun) list(ctx context.Context) ([]graph.Assignment, error) {
 	h := m.h
 	if err := h.t.gate(h.wait, time.Time{}); err != nil {
@@ -284,7 +303,7 @@ func (m *mergeRun) list(ctx context.Context) ([]graph.Assignment, error) {
 	var set []graph.Assignment
 	err := h.w.graphCall(ctx, func() error {
 		var err error
-		set, err = h.w.graph.List(ctx, h.job.Tenant, h.job.APIVersion, h.kind, h.job.PolicyID)
+		set, err = h.w.graph.List(ctx, h.job.Tenant, graph.Beta, h.kind, h.job.PolicyID)
 		return err
 	})
 	return set, err

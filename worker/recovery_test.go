@@ -33,6 +33,13 @@ func newMetrics(t *testing.T) (*metrics.Metrics, *prometheus.Registry) {
 // metricSum adds up every series of a metric family.
 func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
+	return metricSumWhere(t, reg, name, "", "")
+}
+
+// metricSumWhere adds up the series of a metric family whose label has
+// the value (every series when label is "").
+func metricSumWhere(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +50,13 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			matched := label == ""
+			for _, lp := range m.GetLabel() {
+				matched = matched || (lp.GetName() == label && lp.GetValue() == value)
+			}
+			if !matched {
+				continue
+			}
 			switch {
 			case m.Counter != nil:
 				sum += m.Counter.GetValue()

@@ -44,8 +44,10 @@ type Config struct {
 	// DrainTimeout is how long Run lets in-flight writes finish after its
 	// context is cancelled before it cancels them. Default 30 s.
 	DrainTimeout time.Duration
-	// LeaseTTL is the lifetime of the per-key and per-policy leases in NATS
-	// (renewed every third of it while held). Default 30 s.
+	// LeaseTTL is the lifetime of the per-policy merge locks in NATS
+	// (renewed every third of it while held). At least 300 ms. Default
+	// 30 s. Per-key leases live as long as the job consumer's AckWait
+	// instead: a job redelivered after its worker died finds its key free.
 	LeaseTTL time.Duration
 	// DiscoverInterval is how often Run looks for tenants with waiting jobs.
 	// Default 1 s.
@@ -114,8 +116,8 @@ func (c Config) validate() error {
 	if c.WriteLimit < 2 {
 		errs = append(errs, fmt.Errorf("write limit %d: want >= 2 (a token bucket of burst 1 needs limit-1 > 0)", c.WriteLimit))
 	}
-	if c.LeaseTTL > 0 && c.LeaseTTL < 300*time.Millisecond {
-		errs = append(errs, fmt.Errorf("lease ttl %s: want >= 300ms (it is renewed every third)", c.LeaseTTL))
+	if c.LeaseTTL > 0 && c.LeaseTTL < minLeaseTTL {
+		errs = append(errs, fmt.Errorf("lease ttl %s: want >= %s (it is renewed every third)", c.LeaseTTL, minLeaseTTL))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("worker config: %w", err)
@@ -198,7 +200,18 @@ const (
 	// policyLockPoll is how often a merge waiting for a policy lock retries
 	// besides watching the lock.
 	policyLockPoll = 250 * time.Millisecond
+	// minLeaseTTL is the shortest lease: leases are renewed every third of
+	// their TTL.
+	minLeaseTTL = 300 * time.Millisecond
 )
+
+// keyLeaseTTL is the TTL of a key lease: the consumer's AckWait (at least
+// minLeaseTTL). A job is redelivered AckWait after its worker stopped
+// sending InProgress, when the dead worker's lease has run out too; a
+// longer TTL would hand the redelivery back as "held" again and again.
+func keyLeaseTTL(ackWait time.Duration) time.Duration {
+	return max(ackWait, minLeaseTTL)
+}
 
 // Worker consumes jobs and writes them to Graph. Create one with [New]; it
 // runs once ([Worker.Run]).
