@@ -212,6 +212,14 @@ func TestMergeKeepsEverything(t *testing.T) {
 			t.Errorf("row %d (%s, filter %q %q): Graph holds %+v (found %v)", j.Row, j.APIVersion, j.FilterID, j.FilterType, have.Target, found)
 		}
 	}
+	for id := range inherited {
+		if a, ok := afterByID[id]; !ok || !isPolicySet(a) {
+			t.Errorf("inherited assignment %s is gone or no longer inherited: %+v", id, a)
+		}
+	}
+	if n := b.sim.Stats().InheritedReposted; n != 0 {
+		t.Errorf("the simulator saw %d inherited entries re-posted", n)
+	}
 	if direct != 80 {
 		t.Errorf("policy holds %d direct assignments, want 80", direct)
 	}
@@ -274,7 +282,7 @@ func TestMergeKeepsEverything(t *testing.T) {
 	if !mixed {
 		t.Error("no /assign carried a v1.0 row and a beta row together: rows of one policy were batched by version")
 	}
-	t.Logf("20 rows in %d /assign writes; the simulator lists %d inherited entries afterwards", len(posts), len(after)-direct)
+	t.Logf("20 rows in %d /assign writes", len(posts))
 }
 
 // TestConflict: a row whose target the policy already assigns with another
