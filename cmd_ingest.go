@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/bulkassign/bulkassign/ingest"
 )
 
 func cmdIngest(ctx context.Context, env *environment, args []string) error {
@@ -36,8 +39,15 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 	}
 	defer b.close()
 	if wait && b.emb != nil {
-		// This process runs the data dir's server: no worker can reach it.
-		return fmt.Errorf("--wait: no bulkassign serve or run is using data dir %s, so nothing would process the rows; start `bulkassign serve` first, or use `bulkassign run`", nats.dataDir)
+		// This process runs the data dir's server: no worker can reach it,
+		// so waiting makes sense only when no row needs one.
+		n, err := validJobs(ctx, src, &ing)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("--wait: no bulkassign serve or run is using data dir %s, so nothing would process the rows; start `bulkassign serve` first, or use `bulkassign run`", nats.dataDir)
+		}
 	}
 	imp, err := enqueue(ctx, env, b, src, &ing, nil)
 	if err != nil {
@@ -51,4 +61,19 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, defaultReportPath(src.name, "csv"), "csv", quiet)
+}
+
+// validJobs counts the rows of src that would become jobs (enqueue prints
+// the invalid ones later).
+func validJobs(ctx context.Context, src *source, o *ingestOptions) (int, error) {
+	f, err := src.open()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	defer f.Close()
+	sum, err := ingest.Validate(ctx, f, o.options(""))
+	if err != nil && !errors.Is(err, ingest.ErrInvalidRows) {
+		return 0, err
+	}
+	return sum.Valid, nil
 }

@@ -191,7 +191,7 @@ func decodeAssignment(k *graph.Kind, v, policyID string, raw json.RawMessage, in
 	}
 	entity := typeName(k.AssignmentType)
 	allowed, _ := metadata.entityProps(v, entity)
-	for p := range props {
+	for _, p := range slices.Sorted(maps.Keys(props)) { // the first unknown one, always the same
 		if p != propODataType && p != "id" && !slices.Contains(allowed, p) {
 			return written{}, unknownProperty(p, entity)
 		}
@@ -297,7 +297,8 @@ func decodeTarget(v string, raw json.RawMessage) (graph.Target, map[string]json.
 	allowed, _ := metadata.targetProps(v, name)
 	t := graph.Target{Type: tt}
 	kept := make(map[string]json.RawMessage, len(props))
-	for p, val := range props {
+	for _, p := range slices.Sorted(maps.Keys(props)) { // the first unknown one, always the same
+		val := props[p]
 		if p == propODataType {
 			continue
 		}
@@ -357,7 +358,7 @@ func seedStored(k *graph.Kind, policyID string, raw json.RawMessage, id string) 
 	}
 	entity := typeName(k.AssignmentType)
 	allowed, _ := metadata.entityProps(graph.Beta, entity)
-	for p := range props {
+	for _, p := range slices.Sorted(maps.Keys(props)) { // the first unknown one, always the same
 		if p != propODataType && p != "id" && !slices.Contains(allowed, p) {
 			return nil, fmt.Errorf("property %q does not exist on %s in beta", p, entity)
 		}
