@@ -79,7 +79,7 @@ func cmdPlan(ctx context.Context, env *environment, args []string) error {
 	if err := writePlan(out, p); err != nil {
 		return err
 	}
-	printPlanProblems(env, src.name, p)
+	printPlanProblems(env, src.name, p, ing.maxErrors)
 	sum := p.Summary()
 	fmt.Fprintf(env.stdout, "%s: plan written to %s (plan_sha256 %s)\n", src.name, out, p.SHA256)
 	if err := sum.WriteText(env.stdout); err != nil {
@@ -123,21 +123,19 @@ func writePlan(path string, p *plan.Plan) error {
 	return nil
 }
 
-// maxPlanProblems bounds the rows printed to stderr; the plan file has all.
-const maxPlanProblems = 100
-
-// printPlanProblems lists the rows that cannot be applied as planned.
-func printPlanProblems(env *environment, name string, p *plan.Plan) {
+// printPlanProblems lists the first max rows that cannot be applied as
+// planned (--max-errors); the plan file has them all.
+func printPlanProblems(env *environment, name string, p *plan.Plan, max int) {
 	n := 0
 	for _, e := range p.Entries {
 		if e.Decision.OK() {
 			continue
 		}
-		if n++; n <= maxPlanProblems {
+		if n++; n <= max {
 			fmt.Fprintf(env.stderr, "%s: row %d: %s: %s\n", name, e.Row, e.Decision, e.Reason)
 		}
 	}
-	if n > maxPlanProblems {
-		fmt.Fprintf(env.stderr, "%s: … and %d more rows (see the plan file)\n", name, n-maxPlanProblems)
+	if n > max {
+		fmt.Fprintf(env.stderr, "%s: … and %d more rows that cannot be applied as planned (see the plan file)\n", name, n-max)
 	}
 }
