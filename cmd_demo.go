@@ -25,11 +25,12 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("demo", "", "Run the whole pipeline on one machine: an embedded NATS, the Graph simulator with Intune-like throttling\n(100 writes per 20 s per tenant) and a few percent transient faults, and the bundled examples/demo.csv\n(5 tenants, both write strategies, some invalid and duplicate rows, --skip-invalid).")
 	f.work.register(fs)
 	f.log.register(fs)
-	sim.register(fs, "sim-")
+	simDef := simDefaults()
+	simDef.faultRate, simDef.resetAfter = 0.03, 0.01 // a few percent transient and ambiguous faults
+	sim.register(fs, "sim-", simDef)
 	fs.StringVar(&keepDir, "data-dir", "", "JetStream store directory (default: a temporary one, removed afterwards)")
 	fs.StringVar(&f.report, "report", "", "report file (default: in the temporary directory, kept)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
-	sim.faultRate, sim.resetAfter = 0.03, 0.01
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}

@@ -17,6 +17,10 @@ type environment struct {
 	getenv         func(string) string
 	// hard is cancelled on a second signal: abort in-flight work at once.
 	hard context.Context
+	// envPrefix replaces BULKASSIGN_ in the flags' environment twins when
+	// set: sim uses BULKASSIGN_SIM_ so that it never reads the worker's
+	// variables.
+	envPrefix string
 }
 
 // newFlagSet returns a flag set whose usage shows the command's synopsis.
@@ -35,15 +39,24 @@ func envName(flagName string) string {
 	return "BULKASSIGN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// twin is the environment twin parse reads for a flag: envName, with
+// envPrefix in place of BULKASSIGN_ when set.
+func (e *environment) twin(flagName string) string {
+	if e.envPrefix == "" {
+		return envName(flagName)
+	}
+	return e.envPrefix + strings.TrimPrefix(envName(flagName), "BULKASSIGN_")
+}
+
 // parse applies the environment twins, then the command line (which wins).
 // --help prints usage and returns errHelp, which exits 0.
 func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(e.stderr)
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if v := e.getenv(envName(f.Name)); v != "" && envErr == nil {
+		if v := e.getenv(e.twin(f.Name)); v != "" && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, envName(f.Name), v, err)
+				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, e.twin(f.Name), v, err)
 			}
 		}
 	})

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/bulkassign/bulkassign/graph"
-	"github.com/bulkassign/bulkassign/graph/graphtest"
+	"github.com/bulkassign/bulkassign/graph/graphsim"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/worker"
@@ -148,7 +148,7 @@ func (o *graphOptions) client(env *environment, transport func(http.RoundTripper
 		cfg.Tokens = graph.StaticToken(tok)
 		if o.graphURL != "" {
 			// A static token names no tenant: tell the simulator in a header.
-			cfg.TenantHeader = graphtest.TenantHeader
+			cfg.TenantHeader = graphsim.TenantHeader
 		}
 	} else {
 		cred, err := graph.CredentialFromEnv(cloud, nil)

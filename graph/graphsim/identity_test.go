@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func credential(t testing.TB, idp *IdentityProvider, secret string) azcore.Token
 
 func TestIdentityProviderWithAzidentity(t *testing.T) {
 	t.Parallel()
-	idp := NewIdentityProvider(t)
+	idp := newIdentityProvider(t)
 	cred := credential(t, idp, DefaultClientSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -85,7 +85,7 @@ func TestIdentityProviderWithAzidentity(t *testing.T) {
 	}
 
 	// The simulator takes the tenant from the token.
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, "")
 	c.token = tokens[tenB]
 	mustStatus(t, c.do("POST", "/beta/deviceManagement/deviceConfigurations/"+pol1+"/assignments", groupBody(dcType, grp1)), http.StatusCreated)
@@ -96,7 +96,7 @@ func TestIdentityProviderWithAzidentity(t *testing.T) {
 
 func TestIdentityProviderRejectsBadSecret(t *testing.T) {
 	t.Parallel()
-	idp := NewIdentityProvider(t)
+	idp := newIdentityProvider(t)
 	cred := credential(t, idp, "wrong")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -115,7 +115,7 @@ func TestIdentityProviderRejectsBadSecret(t *testing.T) {
 
 func TestIdentityProviderTokenEndpoint(t *testing.T) {
 	t.Parallel()
-	idp := NewIdentityProvider(t)
+	idp := newIdentityProvider(t)
 	idp.SetExpiresIn(90 * time.Second)
 	hc := idp.Client()
 	post := func(tenant string, form url.Values) (int, map[string]any) {
@@ -181,7 +181,7 @@ func TestIdentityProviderTokenEndpoint(t *testing.T) {
 
 func TestIdentityProviderInstanceDiscovery(t *testing.T) {
 	t.Parallel()
-	idp := NewIdentityProvider(t)
+	idp := newIdentityProvider(t)
 	resp, err := idp.Client().Get(idp.URL() + "/common/discovery/instance?api-version=1.1&authorization_endpoint=" +
 		url.QueryEscape(idp.URL()+"/"+tenA+"/oauth2/v2.0/authorize"))
 	if err != nil {

@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"net/http"
@@ -107,7 +107,7 @@ func TestThrottleWindow(t *testing.T) {
 	for mode, form := range forms {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
-			s := Start(t, Config{Window: time.Second, AppWriteLimit: 5, RetryAfter: mode})
+			s := start(t, Config{Window: time.Second, AppWriteLimit: 5, RetryAfter: mode})
 			c := newClient(t, s, tenA)
 			path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 			write := func() (answer, time.Time) {
@@ -166,7 +166,7 @@ func TestThrottleWindow(t *testing.T) {
 
 func TestThrottleTenantsAppsAndRequests(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{Window: 10 * time.Second, AppWriteLimit: 3, TenantWriteLimit: 5, AppRequestLimit: 8, RetryAfter: RetryAfterAbsent})
+	s := start(t, Config{Window: 10 * time.Second, AppWriteLimit: 3, TenantWriteLimit: 5, AppRequestLimit: 8, RetryAfter: RetryAfterAbsent})
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	client := func(tenant, app string) *tc {
 		c := newClient(t, s, "")
@@ -202,7 +202,7 @@ func TestThrottleTenantsAppsAndRequests(t *testing.T) {
 
 func TestDefaultLimitThrottlesWrite101(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	path := "/v1.0/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	for i := range 100 {
@@ -224,7 +224,7 @@ func TestDefaultLimitThrottlesWrite101(t *testing.T) {
 
 func TestRetryAfterValueOverride(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{Window: time.Minute, AppWriteLimit: 1, RetryAfterValue: 3 * time.Second})
+	s := start(t, Config{Window: time.Minute, AppWriteLimit: 1, RetryAfterValue: 3 * time.Second})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	mustStatus(t, c.do("POST", path, groupBody(dcType, grp1)), 201)
@@ -241,7 +241,7 @@ func TestRetryAfterValueOverride(t *testing.T) {
 
 func TestEarlyGrace(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{Window: time.Minute, AppWriteLimit: 1, EarlyGrace: time.Hour})
+	s := start(t, Config{Window: time.Minute, AppWriteLimit: 1, EarlyGrace: time.Hour})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	mustStatus(t, c.do("POST", path, groupBody(dcType, grp1)), 201)

@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"cmp"
@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/bulkassign/bulkassign/graph"
@@ -53,19 +52,21 @@ type IdentityProvider struct {
 	issued    int
 }
 
-// NewIdentityProvider starts an identity provider on a loopback TLS port
-// until the test ends. It accepts [DefaultClientID] with
+// StartIdentityProvider starts an identity provider on a loopback TLS port
+// until [IdentityProvider.Close]. It accepts [DefaultClientID] with
 // [DefaultClientSecret]; tokens live an hour.
-func NewIdentityProvider(t testing.TB) *IdentityProvider {
-	t.Helper()
+func StartIdentityProvider() *IdentityProvider {
 	idp := &IdentityProvider{
 		clientID: DefaultClientID, secret: DefaultClientSecret,
 		expiresIn: time.Hour, requests: make(map[string]int),
 	}
 	idp.srv = httptest.NewTLSServer(http.HandlerFunc(idp.serveHTTP))
-	t.Cleanup(idp.srv.Close)
 	return idp
 }
+
+// Close stops the provider, waiting for its requests to finish; it may be
+// called more than once.
+func (p *IdentityProvider) Close() { p.srv.Close() }
 
 // URL is the authority host, e.g. "https://127.0.0.1:41234" (no slash).
 func (p *IdentityProvider) URL() string { return p.srv.URL }
@@ -143,7 +144,7 @@ func (p *IdentityProvider) openIDConfiguration(w http.ResponseWriter, tenant str
 		"subject_types_supported":               []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"tenant_region_scope":                   "WW",
-		"cloud_instance_name":                   "graphtest",
+		"cloud_instance_name":                   "graphsim",
 		"cloud_graph_host_name":                 "graph.microsoft.com",
 		"msgraph_host":                          "graph.microsoft.com",
 	})
@@ -230,7 +231,7 @@ func resourceScope(scope string) string {
 // static token. audience defaults to https://graph.microsoft.com.
 func MintToken(tenant, appID, audience string, ttl time.Duration) string {
 	now := time.Now()
-	header := map[string]string{"typ": "JWT", "alg": "RS256", "kid": "graphtest"}
+	header := map[string]string{"typ": "JWT", "alg": "RS256", "kid": "graphsim"}
 	claims := map[string]any{
 		"aud":   cmp.Or(audience, "https://graph.microsoft.com"),
 		"iss":   "https://sts.windows.net/" + tenant + "/",

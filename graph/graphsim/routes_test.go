@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 
 func TestCreateAndListDeviceConfiguration(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 
 	a := c.do("POST", "/v1.0/deviceManagement/deviceConfigurations/"+pol1+"/assignments", groupBody(dcType, strings.ToUpper(grp1)))
@@ -26,11 +26,12 @@ func TestCreateAndListDeviceConfiguration(t *testing.T) {
 	if want := pol1 + "_" + grp1; got.ID != want {
 		t.Errorf("id %q, want %q", got.ID, want)
 	}
-	if got.Target.Type != graph.TargetGroup || !strings.EqualFold(got.Target.GroupID, grp1) || got.Source != "direct" {
+	// v1.0 has neither filters nor source (GRAPH.md, v1.0 metadata).
+	if got.Target.Type != graph.TargetGroup || !strings.EqualFold(got.Target.GroupID, grp1) || got.Source != "" {
 		t.Errorf("created %+v", got)
 	}
-	if strings.Contains(string(a.body), propFilterType) {
-		t.Errorf("v1.0 answer carries filter properties: %s", a.body)
+	if strings.Contains(string(a.body), propFilterType) || strings.Contains(string(a.body), `"source"`) {
+		t.Errorf("v1.0 answer carries filter or source properties: %s", a.body)
 	}
 
 	// The same policy in beta lists it with the beta filter properties.
@@ -52,8 +53,8 @@ func TestCreateAndListDeviceConfiguration(t *testing.T) {
 	if v, ok := target[propFilterID]; !ok || v != nil || target[propFilterType] != "none" {
 		t.Errorf("beta target %v, want filter id null and type none", target)
 	}
-	if raw["@odata.type"] != dcType {
-		t.Errorf("@odata.type %v", raw["@odata.type"])
+	if raw["@odata.type"] != dcType || raw["source"] != "direct" {
+		t.Errorf("@odata.type %v, source %v", raw["@odata.type"], raw["source"])
 	}
 
 	// Another tenant sees nothing.
@@ -75,7 +76,7 @@ func TestCreateAndListDeviceConfiguration(t *testing.T) {
 
 func TestCreateNestedCertificateKind(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	const sub = "/microsoft.graph.iosScepCertificateProfile/rootCertificate/assignments"
 	body := map[string]any{
@@ -101,7 +102,7 @@ func TestCreateNestedCertificateKind(t *testing.T) {
 
 func TestAssignMobileAppsWithIntent(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceAppManagement/mobileApps/" + pol1
 	body := map[string]any{"mobileAppAssignments": []any{
@@ -140,7 +141,7 @@ func TestAssignMobileAppsWithIntent(t *testing.T) {
 
 func TestAssignEnrollmentReplaces(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	pid := pol2 + "_DefaultLimit"
 	policySet := graph.Assignment{
@@ -158,9 +159,9 @@ func TestAssignEnrollmentReplaces(t *testing.T) {
 	if s.CreatesApplied() != 0 {
 		t.Fatal("Seed counted as creates")
 	}
-	// Keep the policy-set entry as given, drop the others, add grp2.
+	// Drop the direct ones, add grp2; the policy-set entry stays although
+	// the body omits it (/assign replaces direct assignments only).
 	body := map[string]any{"enrollmentConfigurationAssignments": []any{
-		json.RawMessage(policySet.Raw),
 		map[string]any{"target": map[string]any{"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": grp2}},
 	}}
 	mustStatus(t, c.do("POST", "/v1.0/deviceManagement/deviceEnrollmentConfigurations/"+pid+"/assign", body), http.StatusNoContent)
@@ -168,20 +169,23 @@ func TestAssignEnrollmentReplaces(t *testing.T) {
 	if len(got) != 2 || got[0].ID != "ps-1" || got[0].Source != "policySets" || got[1].ID != pid+"_"+grp2 {
 		t.Fatalf("after assign %+v", got)
 	}
-	if s.CreatesApplied() != 1 {
-		t.Errorf("CreatesApplied %d, want 1", s.CreatesApplied())
+	if st := s.Stats(); st.CreatesApplied != 1 || st.InheritedReposted != 0 {
+		t.Errorf("stats %+v, want 1 create and nothing re-posted", st)
 	}
-	// An empty set clears the policy.
+	// An empty set clears the direct assignments.
 	mustStatus(t, c.do("POST", "/v1.0/deviceManagement/deviceEnrollmentConfigurations/"+pid+"/assign",
 		map[string]any{"enrollmentConfigurationAssignments": []any{}}), http.StatusNoContent)
-	if got := s.Assignments(tenA, "deviceEnrollmentConfigurations", pid); len(got) != 0 {
+	if got := s.Assignments(tenA, "deviceEnrollmentConfigurations", pid); len(got) != 1 || got[0].ID != "ps-1" {
 		t.Errorf("after empty assign %+v", got)
+	}
+	if n := s.AssignCalls(tenA, "deviceEnrollmentConfigurations", strings.ToUpper(pid[:36])+pid[36:]); n != 2 {
+		t.Errorf("AssignCalls %d, want 2", n)
 	}
 }
 
 func TestAssignReturnsValueAndCast(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	body := map[string]any{"assignments": []any{groupBody("#microsoft.graph.deviceCompliancePolicyAssignment", grp1)}}
 	a := c.do("POST", "/v1.0/deviceManagement/deviceCompliancePolicies/"+pol1+"/assign", body)
@@ -199,7 +203,7 @@ func TestAssignReturnsValueAndCast(t *testing.T) {
 
 func TestListPaging(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{PageSize: 2})
+	s := start(t, Config{PageSize: 2})
 	c := newClient(t, s, tenA)
 	var seed []graph.Assignment
 	for range 5 {
@@ -246,7 +250,7 @@ func TestListPaging(t *testing.T) {
 
 func TestValidationErrors(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{NotRouted: NoKinds})
+	s := start(t, Config{NotRouted: NoKinds})
 	c := newClient(t, s, tenA)
 	dc := "/v1.0/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	dcBeta := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
@@ -307,7 +311,7 @@ func TestValidationErrors(t *testing.T) {
 
 func TestValidBodiesAccepted(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{NotRouted: NoKinds})
+	s := start(t, Config{NotRouted: NoKinds})
 	c := newClient(t, s, tenA)
 	tests := []struct {
 		name, path string
@@ -350,7 +354,7 @@ func TestDuplicateModes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			t.Parallel()
-			s := Start(t, Config{Duplicate: tt.mode})
+			s := start(t, Config{Duplicate: tt.mode})
 			c := newClient(t, s, tenA)
 			path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 			first := c.do("POST", path, groupBody(dcType, grp1))
@@ -378,7 +382,7 @@ func TestDuplicateModes(t *testing.T) {
 
 func TestRouteErrors(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	for _, k := range graph.Kinds() {
 		if !k.HasVersion(graph.Beta) {
@@ -406,7 +410,7 @@ func TestRouteErrors(t *testing.T) {
 	}
 
 	// Per-policy route errors, and NoKinds routes everything.
-	s2 := Start(t, Config{NotRouted: NoKinds})
+	s2 := start(t, Config{NotRouted: NoKinds})
 	s2.SetRouteError(strings.ToUpper(pol2))
 	c2 := newClient(t, s2, tenA)
 	mustStatus(t, c2.do("POST", "/v1.0/deviceManagement/deviceCompliancePolicies/"+pol1+"/assignments",
@@ -422,7 +426,7 @@ func TestRouteErrors(t *testing.T) {
 
 func TestErrorShapeAndHeaders(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	c := newClient(t, s, tenA)
 	req, _ := http.NewRequest("GET", s.URL()+"/beta/nope", nil)
 	req.Header.Set("Authorization", "Bearer x")
@@ -465,7 +469,7 @@ func TestErrorShapeAndHeaders(t *testing.T) {
 
 func TestAuthAndTenants(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	path := "/v1.0/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 
 	anon := newClient(t, s, tenA)
@@ -507,7 +511,7 @@ func TestAuthAndTenants(t *testing.T) {
 
 func TestMissingPolicy(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{})
+	s := start(t, Config{})
 	s.SetMissingPolicy(pol2)
 	c := newClient(t, s, tenA)
 	for _, m := range []string{"GET", "POST"} {

@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"bytes"
@@ -27,6 +27,38 @@ const (
 	tenB   = "fabrikam.onmicrosoft.com"
 	dcType = "#microsoft.graph.deviceConfigurationAssignment"
 )
+
+// start serves a simulator on loopback until the test ends.
+func start(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	return started(t)(StartLoopback(cfg))
+}
+
+// startTLS is start over TLS with HTTP/2.
+func startTLS(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	return started(t)(StartLoopbackTLS(cfg))
+}
+
+// started fails the test on a start error and closes the server when the
+// test ends.
+func started(t testing.TB) func(*Server, error) *Server {
+	return func(s *Server, err error) *Server {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		return s
+	}
+}
+
+// newIdentityProvider starts an identity provider until the test ends.
+func newIdentityProvider(t testing.TB) *IdentityProvider {
+	idp := StartIdentityProvider()
+	t.Cleanup(idp.Close)
+	return idp
+}
 
 // tc is a test client: a real http.Client against a started simulator.
 type tc struct {

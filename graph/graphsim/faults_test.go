@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 func TestResetAfterApplies(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{ResetAfterRate: 1})
+	s := start(t, Config{ResetAfterRate: 1})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	if a, err := c.try("POST", path, groupBody(dcType, grp1)); err == nil {
@@ -38,7 +38,7 @@ func TestResetAfterApplies(t *testing.T) {
 
 func TestResetBeforeDoesNotApply(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{ResetBeforeRate: 1})
+	s := start(t, Config{ResetBeforeRate: 1})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	for _, body := range []any{
@@ -63,7 +63,7 @@ func TestResetBeforeDoesNotApply(t *testing.T) {
 
 func TestServerErrorsDoNotApply(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{FaultRate: 1, Seed: 3})
+	s := start(t, Config{FaultRate: 1, Seed: 3})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	seen := map[int]int{}
@@ -85,7 +85,7 @@ func TestServerErrorsDoNotApply(t *testing.T) {
 
 func TestRandomThrottle(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{ThrottleRate: 1, RetryAfterMin: 2500 * time.Millisecond, RetryAfterMax: 2500 * time.Millisecond, RetryAfter: RetryAfterFractional})
+	s := start(t, Config{ThrottleRate: 1, RetryAfterMin: 2500 * time.Millisecond, RetryAfterMax: 2500 * time.Millisecond, RetryAfter: RetryAfterFractional})
 	c := newClient(t, s, tenA)
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
 	a := c.do("POST", path, groupBody(dcType, grp1))
@@ -105,7 +105,7 @@ func TestRandomThrottle(t *testing.T) {
 		t.Errorf("EarlyWrites %v", s.EarlyWrites())
 	}
 	// Range: with min 1s and max 2s, every Retry-After is within.
-	s2 := Start(t, Config{ThrottleRate: 1, RetryAfterMin: time.Second, RetryAfterMax: 2 * time.Second, RetryAfter: RetryAfterFractional})
+	s2 := start(t, Config{ThrottleRate: 1, RetryAfterMin: time.Second, RetryAfterMax: 2 * time.Second, RetryAfter: RetryAfterFractional})
 	c2 := newClient(t, s2, "")
 	for i := range 10 {
 		c2.tenant = fmt.Sprintf("t%d.example.com", i) // fresh tenant: no early write
@@ -136,7 +136,7 @@ func TestSetFaultsRejectsInvalid(t *testing.T) {
 func TestFaultsAreDeterministic(t *testing.T) {
 	t.Parallel()
 	run := func(seed int64) []int {
-		s := Start(t, Config{FaultRate: 0.5, Seed: seed})
+		s := start(t, Config{FaultRate: 0.5, Seed: seed})
 		c := newClient(t, s, tenA)
 		var out []int
 		for range 30 {
@@ -161,7 +161,7 @@ func TestFaultsAreDeterministic(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{Latency: 40 * time.Millisecond, Jitter: 20 * time.Millisecond})
+	s := start(t, Config{Latency: 40 * time.Millisecond, Jitter: 20 * time.Millisecond})
 	c := newClient(t, s, tenA)
 	start := time.Now()
 	mustStatus(t, c.do("GET", "/beta/deviceManagement/deviceConfigurations/"+pol1+"/assignments", nil), http.StatusOK)
@@ -185,7 +185,7 @@ func TestLatency(t *testing.T) {
 
 func TestConcurrentTenants(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Config{AppWriteLimit: 100000, TenantWriteLimit: 100000, AppRequestLimit: 100000, TenantRequestLimit: 100000})
+	s := start(t, Config{AppWriteLimit: 100000, TenantWriteLimit: 100000, AppRequestLimit: 100000, TenantRequestLimit: 100000})
 	const tenants, workers, each = 4, 4, 50
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -221,7 +221,7 @@ func TestConcurrentTenants(t *testing.T) {
 }
 
 func BenchmarkCreate(b *testing.B) {
-	s := Start(b, Config{AppWriteLimit: 1 << 30, TenantWriteLimit: 1 << 30, AppRequestLimit: 1 << 30, TenantRequestLimit: 1 << 30})
+	s := start(b, Config{AppWriteLimit: 1 << 30, TenantWriteLimit: 1 << 30, AppRequestLimit: 1 << 30, TenantRequestLimit: 1 << 30})
 	b.RunParallel(func(pb *testing.PB) {
 		c := newClient(b, s, tenA)
 		for pb.Next() {
@@ -235,7 +235,7 @@ func BenchmarkCreate(b *testing.B) {
 
 func TestHTTP2ResetsStream(t *testing.T) {
 	t.Parallel()
-	s := StartTLS(t, Config{})
+	s := startTLS(t, Config{})
 	hc := s.Client()
 	c := &tc{t: t, base: s.URL(), hc: hc, token: "x", tenant: tenA}
 	path := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"

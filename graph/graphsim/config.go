@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"cmp"
@@ -90,7 +90,8 @@ func (m DuplicateMode) String() string {
 }
 
 // NoKinds is an empty, non-nil kind list: Config{NotRouted: NoKinds} makes
-// every kind route create. Do not modify it.
+// every kind route create (DeleteNotRouted: NoKinds, every delete). Do not
+// modify it.
 var NoKinds = []string{}
 
 // Config configures a [Server]. The zero value is Intune-like: 100 writes per
@@ -126,7 +127,13 @@ type Config struct {
 	// "No method match route template". nil means every registry kind whose
 	// Strategy is merge; use [NoKinds] for none.
 	NotRouted []string
-	// PageSize is the list page size. Default 100.
+	// DeleteNotRouted lists kind names whose DELETE of one assignment
+	// answers 400 "No OData route exists". nil means the kinds reported so
+	// (deviceCompliancePolicies, deviceEnrollmentConfigurations); use
+	// [NoKinds] for none.
+	DeleteNotRouted []string
+	// PageSize is the list page size (assignments, groups, filters,
+	// policies). Default 100.
 	PageSize int
 
 	// FaultRate is the fraction of writes answered 503 or 504 (half each)
@@ -192,6 +199,9 @@ func (c Config) withDefaults() Config {
 			}
 		}
 	}
+	if c.DeleteNotRouted == nil {
+		c.DeleteNotRouted = []string{"deviceCompliancePolicies", "deviceEnrollmentConfigurations"}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -227,26 +237,31 @@ func (f Faults) validate() error {
 
 // Validate reports a configuration [New] would refuse: negative limits,
 // rates outside [0, 1] or adding up to more than 1, unknown kinds in
-// NotRouted, unknown modes.
+// NotRouted or DeleteNotRouted, unknown modes.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Window < 0 || c.AppWriteLimit < 0 || c.TenantWriteLimit < 0 || c.AppRequestLimit < 0 ||
 		c.TenantRequestLimit < 0 || c.PageSize < 0 || c.RetryAfterValue < 0 || c.EarlyGrace < 0 {
-		errs = append(errs, errors.New("graphtest: window, limits, page size, Retry-After value and early grace must not be negative"))
+		errs = append(errs, errors.New("graphsim: window, limits, page size, Retry-After value and early grace must not be negative"))
 	}
 	if c.RetryAfter < RetryAfterSeconds || c.RetryAfter > RetryAfterAbsent {
-		errs = append(errs, fmt.Errorf("graphtest: unknown %v", c.RetryAfter))
+		errs = append(errs, fmt.Errorf("graphsim: unknown %v", c.RetryAfter))
 	}
 	if c.Duplicate < DuplicateError || c.Duplicate > DuplicateReturnExisting {
-		errs = append(errs, fmt.Errorf("graphtest: unknown %v", c.Duplicate))
+		errs = append(errs, fmt.Errorf("graphsim: unknown %v", c.Duplicate))
 	}
 	for _, n := range c.NotRouted {
 		if _, err := graph.LookupKind(n); err != nil {
-			errs = append(errs, fmt.Errorf("graphtest: NotRouted: %w", err))
+			errs = append(errs, fmt.Errorf("graphsim: NotRouted: %w", err))
+		}
+	}
+	for _, n := range c.DeleteNotRouted {
+		if _, err := graph.LookupKind(n); err != nil {
+			errs = append(errs, fmt.Errorf("graphsim: DeleteNotRouted: %w", err))
 		}
 	}
 	if err := c.Faults().validate(); err != nil {
-		errs = append(errs, fmt.Errorf("graphtest: %w", err))
+		errs = append(errs, fmt.Errorf("graphsim: %w", err))
 	}
 	return errors.Join(errs...)
 }

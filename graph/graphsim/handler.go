@@ -1,4 +1,4 @@
-package graphtest
+package graphsim
 
 import (
 	"bytes"
@@ -20,23 +20,6 @@ import (
 
 // maxBody bounds request bodies; /assign of a large policy stays far below.
 const maxBody = 4 << 20
-
-// op is what a routed request asks for.
-type op int
-
-const (
-	opList op = iota + 1
-	opCreate
-	opAssign
-)
-
-// route is a resolved request path.
-type route struct {
-	version string
-	kind    *graph.Kind
-	policy  string // normalised
-	op      op
-}
 
 // reply is an answer not yet written, so that a reset-after fault can drop it.
 type reply struct {
@@ -63,6 +46,10 @@ type request struct {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+		s.admin.ServeHTTP(w, r)
+		return
+	}
 	rq := &request{id: uuid.NewString(), clientID: r.Header.Get("client-request-id")}
 	var body []byte
 	if r.Body != nil {
@@ -76,7 +63,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := s.handle(w, r, rq, body)
-	s.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "graphtest request",
+	s.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "graphsim request",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("tenant", rq.tenant),
 		slog.String("app", rq.app), slog.Int("status", status), slog.String("request_id", rq.id))
 }
@@ -111,7 +98,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rq *request, bod
 	if len(body) > maxBody {
 		return s.write(w, rq, errorReply(rq, http.StatusRequestEntityTooLarge, CodeBadRequest, "request body too large"))
 	}
-	isWrite := r.Method == http.MethodPost
+	isWrite := r.Method == http.MethodPost || r.Method == http.MethodDelete
 	f, rep := s.gate(rq, isWrite)
 	if rep != nil {
 		return s.write(w, rq, rep)
@@ -129,77 +116,6 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rq *request, bod
 		return s.reset(w)
 	}
 	return s.write(w, rq, rep)
-}
-
-// resolve maps the path onto a kind, version, policy and operation, or
-// returns the error answer: 400 for an unknown version, a kind missing from
-// the version or an invalid policy id, 404 for an unknown path or policy,
-// 405 for a wrong method.
-func (s *Server) resolve(r *http.Request, rq *request) (route, *reply) {
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	version := segs[0]
-	if version != graph.V1 && version != graph.Beta {
-		return route{}, errorReply(rq, http.StatusBadRequest, CodeBadRequest, "Invalid version: "+clip(version))
-	}
-	notFound := errorReply(rq, http.StatusNotFound, CodeNotFound, "Resource not found for the segment '"+clip(segs[len(segs)-1])+"'.")
-	if len(segs) < 5 {
-		return route{}, notFound
-	}
-	rest := segs[4:]
-	last, mid := rest[len(rest)-1], strings.Join(rest[:len(rest)-1], "/")
-	var rt route
-match:
-	for _, k := range s.routes[strings.ToLower(segs[1]+"/"+segs[2])] {
-		switch {
-		case last == "assignments" && strings.EqualFold(mid, k.SubPath):
-			rt = route{kind: k, op: opList}
-			if r.Method == http.MethodPost {
-				rt.op = opCreate
-			}
-		case last == "assign" && k.CanMerge() && strings.EqualFold(mid, joinPath(k.SubPath, k.AssignCast)):
-			rt = route{kind: k, op: opAssign}
-		default:
-			continue
-		}
-		break match
-	}
-	if rt.kind == nil {
-		return route{}, notFound
-	}
-	if !rt.kind.HasVersion(version) {
-		return route{}, errorReply(rq, http.StatusBadRequest, CodeBadRequest,
-			"Resource not found for the segment '"+clip(rt.kind.Collection)+"' in API version "+version+".")
-	}
-	allowed := http.MethodPost
-	if rt.op != opAssign {
-		allowed = "GET, POST"
-	}
-	if (rt.op == opAssign && r.Method != http.MethodPost) || (rt.op != opAssign && r.Method != http.MethodGet && r.Method != http.MethodPost) {
-		rep := errorReply(rq, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "The HTTP method '"+clip(r.Method)+"' is not allowed on this resource.")
-		rep.header.Set("Allow", allowed)
-		return route{}, rep
-	}
-	if err := graph.ValidatePolicyID(segs[3]); err != nil {
-		return route{}, errorReply(rq, http.StatusBadRequest, CodeBadRequest, "Invalid key '"+clip(segs[3])+"': not a policy id.")
-	}
-	rt.version, rt.policy = version, normPolicy(segs[3])
-	s.mu.Lock()
-	missing := s.missing[rt.policy]
-	s.mu.Unlock()
-	if missing {
-		return route{}, errorReply(rq, http.StatusNotFound, CodeNotFound, "The policy "+rt.policy+" was not found.")
-	}
-	return rt, nil
-}
-
-func joinPath(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + "/" + b
 }
 
 // gate applies throttling and chooses a fault. Every request that reaches
@@ -291,115 +207,6 @@ func (s *Server) throttleLocked(rq *request, now time.Time, wait time.Duration, 
 		}
 	}
 	return rep
-}
-
-// apply performs a routed, admitted request.
-func (s *Server) apply(r *http.Request, rq *request, rt route, body []byte) *reply {
-	switch rt.op {
-	case opList:
-		return s.list(r, rq, rt)
-	case opCreate:
-		return s.create(rq, rt, body)
-	default:
-		return s.assign(rq, rt, body)
-	}
-}
-
-func (s *Server) create(rq *request, rt route, body []byte) *reply {
-	s.mu.Lock()
-	routeErr := s.notRouted[rt.kind.Name] || s.routeErr[rt.policy]
-	s.mu.Unlock()
-	if routeErr {
-		return errorReply(rq, http.StatusBadRequest, CodeRouteNotSupported,
-			"No OData route exists that match template ~/singleton/navigation/key/navigation with http verb POST for request /"+rt.kind.Root+"/"+rt.kind.Collection+"/{id}/assignments.")
-	}
-	st, err := decodeAssignment(rt.kind, rt.version, rt.policy, body, false)
-	if err != nil {
-		return errorReply(rq, http.StatusBadRequest, CodeBadRequest, bodyMessage(err))
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.policyLocked(rq.tenant, rt.kind, rt.policy)
-	if existing, ok := p.byID[st.id]; ok {
-		s.stats.DuplicateCreates++
-		if s.dup == DuplicateReturnExisting {
-			return jsonReply(http.StatusCreated, existing.render(rt.kind, rt.version))
-		}
-		return errorReply(rq, http.StatusConflict, CodeConflict, "An assignment with id "+st.id+" already exists.")
-	}
-	p.put(st)
-	s.stats.CreatesApplied++
-	return jsonReply(http.StatusCreated, st.render(rt.kind, rt.version))
-}
-
-func (s *Server) assign(rq *request, rt route, body []byte) *reply {
-	var in map[string]json.RawMessage
-	if err := json.Unmarshal(body, &in); err != nil || in == nil {
-		return errorReply(rq, http.StatusBadRequest, CodeBadRequest, "The body must be a JSON object with the key '"+rt.kind.AssignKey+"'.")
-	}
-	for key := range in {
-		if key != rt.kind.AssignKey {
-			return errorReply(rq, http.StatusBadRequest, CodeBadRequest, "The parameter '"+clip(key)+"' in the request payload is not a valid parameter for the operation 'assign'.")
-		}
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(in[rt.kind.AssignKey], &items); err != nil || items == nil {
-		return errorReply(rq, http.StatusBadRequest, CodeBadRequest, "The parameter '"+rt.kind.AssignKey+"' must be an array.")
-	}
-	set := make([]*stored, 0, len(items))
-	seen := make(map[string]bool, len(items))
-	for i, raw := range items {
-		st, err := decodeAssignment(rt.kind, rt.version, rt.policy, raw, true)
-		if err != nil {
-			return errorReply(rq, http.StatusBadRequest, CodeBadRequest, rt.kind.AssignKey+"["+strconv.Itoa(i)+"]: "+bodyMessage(err))
-		}
-		if seen[st.id] {
-			return errorReply(rq, http.StatusBadRequest, CodeBadRequest, rt.kind.AssignKey+"["+strconv.Itoa(i)+"]: duplicate target (assignment id "+st.id+").")
-		}
-		seen[st.id] = true
-		set = append(set, st)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.policyLocked(rq.tenant, rt.kind, rt.policy)
-	next := &policy{byID: make(map[string]*stored, len(set))}
-	for _, st := range set {
-		if _, ok := p.byID[st.id]; !ok {
-			s.stats.CreatesApplied++
-		}
-		next.put(st)
-	}
-	*p = *next
-	if !rt.kind.AssignReturnsValue {
-		return &reply{status: http.StatusNoContent, header: http.Header{}}
-	}
-	out, _ := p.page(rt.kind, rt.version, 0, len(p.order))
-	b, _ := json.Marshal(map[string]any{"value": out})
-	return jsonReply(http.StatusOK, b)
-}
-
-func (s *Server) list(r *http.Request, rq *request, rt route) *reply {
-	off := 0
-	if tok := r.URL.Query().Get("$skiptoken"); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 {
-			return errorReply(rq, http.StatusBadRequest, CodeBadRequest, "Invalid $skiptoken.")
-		}
-		off = n
-	}
-	s.mu.Lock()
-	items, more := s.policies[policyKey(rq.tenant, rt.kind, rt.policy)].page(rt.kind, rt.version, off, s.cfg.PageSize)
-	s.mu.Unlock()
-	out := map[string]any{"value": items}
-	if more {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		out["@odata.nextLink"] = scheme + "://" + r.Host + r.URL.Path + "?$skiptoken=" + strconv.Itoa(off+s.cfg.PageSize)
-	}
-	b, _ := json.Marshal(out)
-	return jsonReply(http.StatusOK, b)
 }
 
 // bodyMessage is the client-facing text of a body validation error.

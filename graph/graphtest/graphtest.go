@@ -1,0 +1,110 @@
+package graphtest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bulkassign/bulkassign/graph/graphsim"
+)
+
+// Types of package graphsim, under their graphtest names.
+type (
+	// Server is [graphsim.Server].
+	Server = graphsim.Server
+	// Config is [graphsim.Config].
+	Config = graphsim.Config
+	// Faults is [graphsim.Faults].
+	Faults = graphsim.Faults
+	// Stats is [graphsim.Stats].
+	Stats = graphsim.Stats
+	// RetryAfterMode is [graphsim.RetryAfterMode].
+	RetryAfterMode = graphsim.RetryAfterMode
+	// DuplicateMode is [graphsim.DuplicateMode].
+	DuplicateMode = graphsim.DuplicateMode
+	// IdentityProvider is [graphsim.IdentityProvider].
+	IdentityProvider = graphsim.IdentityProvider
+	// Group is [graphsim.Group].
+	Group = graphsim.Group
+	// Filter is [graphsim.Filter].
+	Filter = graphsim.Filter
+	// Policy is [graphsim.Policy].
+	Policy = graphsim.Policy
+)
+
+// Constants of package graphsim, under their graphtest names.
+const (
+	TenantHeader  = graphsim.TenantHeader
+	DefaultTenant = graphsim.DefaultTenant
+	DefaultApp    = graphsim.DefaultApp
+
+	CodeBadRequest        = graphsim.CodeBadRequest
+	CodeNotFound          = graphsim.CodeNotFound
+	CodeConflict          = graphsim.CodeConflict
+	CodeTooManyRequests   = graphsim.CodeTooManyRequests
+	CodeUnauthorized      = graphsim.CodeUnauthorized
+	CodeServiceUnavail    = graphsim.CodeServiceUnavail
+	CodeGatewayTimeout    = graphsim.CodeGatewayTimeout
+	CodeMethodNotAllowed  = graphsim.CodeMethodNotAllowed
+	CodeRouteNotSupported = graphsim.CodeRouteNotSupported
+
+	RetryAfterSeconds    = graphsim.RetryAfterSeconds
+	RetryAfterFractional = graphsim.RetryAfterFractional
+	RetryAfterDate       = graphsim.RetryAfterDate
+	RetryAfterAbsent     = graphsim.RetryAfterAbsent
+
+	DuplicateError          = graphsim.DuplicateError
+	DuplicateReturnExisting = graphsim.DuplicateReturnExisting
+
+	DefaultClientID     = graphsim.DefaultClientID
+	DefaultClientSecret = graphsim.DefaultClientSecret
+)
+
+// NoKinds is [graphsim.NoKinds]: Config{NotRouted: NoKinds} routes every
+// create. Do not modify it.
+var NoKinds = graphsim.NoKinds
+
+// New is [graphsim.New]: a simulator not listening (serve its Handler).
+func New(cfg Config) *Server { return graphsim.New(cfg) }
+
+// MintToken is [graphsim.MintToken]: a JWT-shaped, unsigned token whose
+// claims name the tenant and app.
+func MintToken(tenant, appID, audience string, ttl time.Duration) string {
+	return graphsim.MintToken(tenant, appID, audience, ttl)
+}
+
+// Start serves a new simulator on a loopback port (plain HTTP/1.1) until
+// the test ends. It fails the test when cfg is invalid.
+func Start(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	return started(t, graphsim.StartLoopback, cfg)
+}
+
+// StartTLS is [Start] over TLS with HTTP/2 enabled. Use [Server.Client],
+// which trusts the certificate. Over HTTP/2 a connection reset fault resets
+// the request's stream rather than the connection.
+func StartTLS(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	return started(t, graphsim.StartLoopbackTLS, cfg)
+}
+
+// started runs a graphsim start function, failing the test on error and
+// closing the server when the test ends.
+func started(t testing.TB, start func(Config) (*Server, error), cfg Config) *Server {
+	t.Helper()
+	s, err := start(cfg)
+	if err != nil {
+		t.Fatalf("graphtest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewIdentityProvider starts an identity provider on a loopback TLS port
+// until the test ends. It accepts [DefaultClientID] with
+// [DefaultClientSecret]; tokens live an hour.
+func NewIdentityProvider(t testing.TB) *IdentityProvider {
+	t.Helper()
+	idp := graphsim.StartIdentityProvider()
+	t.Cleanup(idp.Close)
+	return idp
+}
