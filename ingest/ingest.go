@@ -204,6 +204,9 @@ func (p *pass) readHeader() error {
 		return &FileError{Row: 1, Err: ErrHeader, Detail: fmt.Sprintf("unknown columns: %s (known: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))}
 	}
 	required := []string{ColKind, ColPolicy, ColTarget}
+	if seen[ColPolicyName] {
+		required = []string{ColKind, ColTarget}
+	}
 	if p.opts.Tenant == "" {
 		required = append([]string{ColTenant}, required...)
 	}
@@ -249,7 +252,7 @@ func (p *pass) row(row int, raw rawRow, rerr *RowError) error {
 	var j jobs.Job
 	if rerr == nil {
 		raw.trim()
-		j, rerr = build(raw, p.opts.Tenant)
+		j, rerr = build(raw, p.opts.Tenant, p.opts.AllowUnresolved)
 	}
 	if rerr != nil {
 		rerr.Row = row
@@ -298,6 +301,12 @@ func (p *pass) row(row int, raw rawRow, rerr *RowError) error {
 	}
 	p.seen[k] = int32(row)
 	p.sum.Valid++
+	if j.Unresolved() {
+		p.sum.Unresolved++
+	}
+	if j.Action == jobs.ActionRemove {
+		p.sum.Removals++
+	}
 	if _, ok := p.tenants[j.Tenant]; !ok {
 		p.tenants[j.Tenant] = struct{}{}
 	}

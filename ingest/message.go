@@ -20,9 +20,10 @@ type message struct {
 // ParseMessage turns a queue message into a validated job. The message is
 // one JSON object whose fields are the CSV column names with string values
 // (tenant_id, kind, policy_id, target, group_id, collection_id, filter_id,
-// filter_type, intent, api_version), plus an optional integer "row" copied to
-// the job. Options apply as for a CSV: Tenant is the default tenant,
-// AllowExtraColumns allows unknown fields, ImportID is stamped on the job.
+// filter_type, intent, api_version, group_name, filter_name, policy_name,
+// action), plus an optional integer "row" copied to the job. Options apply as for a CSV: Tenant is the default tenant,
+// AllowExtraColumns allows unknown fields, AllowUnresolved allows names and
+// removals, ImportID is stamped on the job.
 //
 // A message that is not such an object (or is longer than [MaxMessageLen])
 // returns an error wrapping [ErrMalformedMessage]; a row that fails
@@ -54,7 +55,7 @@ func ParseMessage(data []byte, opts Options) (jobs.Job, error) {
 		return jobs.Job{}, rerr
 	}
 	m.trim()
-	j, rerr := build(m.rawRow, opts.Tenant)
+	j, rerr := build(m.rawRow, opts.Tenant, opts.AllowUnresolved)
 	if rerr != nil {
 		rerr.Row = m.Row
 		return jobs.Job{}, rerr

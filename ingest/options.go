@@ -41,6 +41,12 @@ type Options struct {
 	// only counted in [Summary.ErrorCount]. Default (0): 100; negative keeps
 	// none.
 	MaxErrors int
+	// AllowUnresolved accepts rows that give group_name, filter_name or
+	// policy_name instead of the id, and rows whose action is remove. Their
+	// jobs are not writable as they are: names must be resolved per tenant
+	// (package resolve) and removals planned (package plan) first. When
+	// false such rows are row errors naming the column. Default: false.
+	AllowUnresolved bool
 	// ImportID is stamped on every job and result. Default: "".
 	ImportID string
 }

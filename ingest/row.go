@@ -21,12 +21,20 @@ const (
 	ColFilterType = "filter_type"
 	ColIntent     = "intent"
 	ColAPIVersion = "api_version"
+	// ColGroupName, ColFilterName and ColPolicyName name a group, filter or
+	// policy by display name instead of id; a row gives one or the other.
+	ColGroupName  = "group_name"
+	ColFilterName = "filter_name"
+	ColPolicyName = "policy_name"
+	// ColAction is "add" (the default) or "remove".
+	ColAction = "action"
 )
 
 // Columns returns the known column names in their documented order.
 func Columns() []string {
 	return []string{ColTenant, ColKind, ColPolicy, ColTarget, ColGroup, ColCollection,
-		ColFilter, ColFilterType, ColIntent, ColAPIVersion}
+		ColFilter, ColFilterType, ColIntent, ColAPIVersion,
+		ColGroupName, ColFilterName, ColPolicyName, ColAction}
 }
 
 // intentList names the install intents in messages; TestIntentList keeps it
@@ -45,12 +53,16 @@ type rawRow struct {
 	FilterType string `csv:"filter_type" json:"filter_type"`
 	Intent     string `csv:"intent" json:"intent"`
 	APIVersion string `csv:"api_version" json:"api_version"`
+	GroupName  string `csv:"group_name" json:"group_name"`
+	FilterName string `csv:"filter_name" json:"filter_name"`
+	PolicyName string `csv:"policy_name" json:"policy_name"`
+	Action     string `csv:"action" json:"action"`
 }
 
 // trim trims spaces around every value.
 func (r *rawRow) trim() {
 	for _, p := range []*string{&r.Tenant, &r.Kind, &r.Policy, &r.Target, &r.Group, &r.Collection,
-		&r.Filter, &r.FilterType, &r.Intent, &r.APIVersion} {
+		&r.Filter, &r.FilterType, &r.Intent, &r.APIVersion, &r.GroupName, &r.FilterName, &r.PolicyName, &r.Action} {
 		*p = strings.TrimSpace(*p)
 	}
 }
@@ -62,6 +74,7 @@ func (r *rawRow) fieldTooLong() *RowError {
 		{ColTenant, r.Tenant}, {ColKind, r.Kind}, {ColPolicy, r.Policy}, {ColTarget, r.Target},
 		{ColGroup, r.Group}, {ColCollection, r.Collection}, {ColFilter, r.Filter},
 		{ColFilterType, r.FilterType}, {ColIntent, r.Intent}, {ColAPIVersion, r.APIVersion},
+		{ColGroupName, r.GroupName}, {ColFilterName, r.FilterName}, {ColPolicyName, r.PolicyName}, {ColAction, r.Action},
 	} {
 		if len(f.v) > MaxFieldLen {
 			return tooLong(f.col, len(f.v))
@@ -90,8 +103,9 @@ func rowErr(col, format string, args ...any) *RowError {
 
 // build validates a trimmed row and returns its job (without ImportID and
 // Row), or the first failing column. defTenant is the normalised default
-// tenant ("" for none).
-func build(r rawRow, defTenant string) (jobs.Job, *RowError) {
+// tenant ("" for none); unresolved allows names and removals
+// ([Options.AllowUnresolved]).
+func build(r rawRow, defTenant string, unresolved bool) (jobs.Job, *RowError) {
 	var j jobs.Job
 
 	// tenant_id
@@ -118,15 +132,22 @@ func build(r rawRow, defTenant string) (jobs.Job, *RowError) {
 	}
 	j.Kind = k.Name
 
-	// policy_id
-	if r.Policy == "" {
+	// policy_id, policy_name
+	switch {
+	case r.PolicyName != "":
+		if rerr := checkName(ColPolicy, r.Policy, ColPolicyName, r.PolicyName, unresolved); rerr != nil {
+			return j, rerr
+		}
+		j.PolicyName = r.PolicyName
+	case r.Policy == "":
 		return j, rowErr(ColPolicy, "missing")
+	default:
+		p, err := graph.NormalizePolicyID(r.Policy)
+		if err != nil {
+			return j, rowErr(ColPolicy, "not a policy id (a GUID or {guid}_Suffix): %s", quote(r.Policy))
+		}
+		j.PolicyID = p
 	}
-	p, err := graph.NormalizePolicyID(r.Policy)
-	if err != nil {
-		return j, rowErr(ColPolicy, "not a policy id (a GUID or {guid}_Suffix): %s", quote(r.Policy))
-	}
-	j.PolicyID = p
 
 	// target
 	if r.Target == "" {
@@ -141,8 +162,15 @@ func build(r rawRow, defTenant string) (jobs.Job, *RowError) {
 	}
 	j.Target = t
 
-	// group_id
+	// group_id, group_name
 	switch {
+	case r.GroupName != "" && !t.NeedsGroup():
+		return j, rowErr(ColGroupName, "not allowed for target %s", t)
+	case r.GroupName != "":
+		if rerr := checkName(ColGroup, r.Group, ColGroupName, r.GroupName, unresolved); rerr != nil {
+			return j, rerr
+		}
+		j.GroupName = r.GroupName
 	case t.NeedsGroup() && r.Group == "":
 		return j, rowErr(ColGroup, "missing (target %s needs a group)", t)
 	case t.NeedsGroup():
@@ -168,29 +196,36 @@ func build(r rawRow, defTenant string) (jobs.Job, *RowError) {
 		return j, rowErr(ColCollection, "not allowed for target %s", t)
 	}
 
-	// filter_id, filter_type
-	if r.Filter != "" {
+	// filter_id, filter_name, filter_type
+	filterCol := ColFilter
+	switch {
+	case r.FilterName != "":
+		if rerr := checkName(ColFilter, r.Filter, ColFilterName, r.FilterName, unresolved); rerr != nil {
+			return j, rerr
+		}
+		j.FilterName, filterCol = r.FilterName, ColFilterName
+	case r.Filter != "":
 		f, err := graph.NormalizeGUID(r.Filter)
 		if err != nil {
 			return j, rowErr(ColFilter, "not a GUID: %s", quote(r.Filter))
 		}
 		j.FilterID = f
 	}
+	hasFilter := j.FilterID != "" || j.FilterName != ""
 	ft := strings.ToLower(r.FilterType)
 	switch {
 	case ft == "" || ft == graph.FilterNone:
-		if j.FilterID != "" {
-			return j, rowErr(ColFilterType, "missing (a filter_id needs include or exclude)")
+		if hasFilter {
+			return j, rowErr(ColFilterType, "missing (a %s needs include or exclude)", filterCol)
 		}
 	case ft == graph.FilterInclude || ft == graph.FilterExclude:
-		if j.FilterID == "" {
+		if !hasFilter {
 			return j, rowErr(ColFilterType, "%s needs a filter_id", ft)
 		}
 		j.FilterType = ft
 	default:
 		return j, rowErr(ColFilterType, "must be include or exclude, not %s", quote(r.FilterType))
 	}
-	hasFilter := j.FilterID != ""
 
 	// api_version
 	switch strings.ToLower(r.APIVersion) {
@@ -224,13 +259,51 @@ func build(r rawRow, defTenant string) (jobs.Job, *RowError) {
 		return j, rowErr(ColIntent, "not allowed for kind %s", k.Name)
 	}
 
+	// action
+	switch strings.ToLower(r.Action) {
+	case "", jobs.ActionAdd:
+	case jobs.ActionRemove:
+		if !unresolved {
+			return j, rowErr(ColAction, "remove is not supported by this command (bulkassign plan shows what a removal would do)")
+		}
+		j.Action = jobs.ActionRemove
+	default:
+		return j, rowErr(ColAction, "must be add or remove, not %s", quote(r.Action))
+	}
+
 	// Backstop: the registry's own rules, so that ingest never emits a job
-	// the worker would reject.
-	if err := k.Validate(j.Assignment(), j.APIVersion); err != nil {
+	// the worker would reject. A name stands in for its id as a well-formed
+	// placeholder until resolution fills the id in.
+	a := j.Assignment()
+	if j.GroupName != "" {
+		a.Target.GroupID = placeholderID
+	}
+	if j.FilterName != "" {
+		a.Target.FilterID = placeholderID
+	}
+	if err := k.Validate(a, j.APIVersion); err != nil {
 		return j, &RowError{Column: backstopColumn(err), Reason: strings.TrimPrefix(err.Error(), graph.ErrInvalidAssignment.Error()+": ")}
 	}
 	j.Key = j.ComputeKey()
 	return j, nil
+}
+
+// placeholderID stands in for an id given as a name in the backstop check.
+const placeholderID = "00000000-0000-0000-0000-000000000000"
+
+// checkName checks a name column given instead of the id column: not both,
+// allowed by the command, and a name that may be sent to Graph.
+func checkName(idCol, id, nameCol, name string, unresolved bool) *RowError {
+	switch {
+	case id != "":
+		return rowErr(nameCol, "give %s or %s, not both", idCol, nameCol)
+	case !unresolved:
+		return rowErr(nameCol, "names are resolved by bulkassign plan; this command needs %s", idCol)
+	}
+	if err := graph.ValidateName(name); err != nil {
+		return rowErr(nameCol, "not a usable display name: %s", strings.TrimPrefix(err.Error(), graph.ErrInvalidName.Error()+": "))
+	}
+	return nil
 }
 
 // backstopColumn picks the column a graph validation error is most about.

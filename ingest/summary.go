@@ -18,6 +18,12 @@ type Summary struct {
 	// SHA256 is the hex SHA-256 of every byte of the input; set only when
 	// the whole input was read (no file error, no cancellation).
 	SHA256 string `json:"sha256,omitempty"`
+	// Unresolved counts valid rows that name a group, filter or policy
+	// still to be resolved (only with [Options.AllowUnresolved]).
+	Unresolved int `json:"unresolved,omitempty"`
+	// Removals counts valid rows whose action is remove (only with
+	// [Options.AllowUnresolved]).
+	Removals int `json:"removals,omitempty"`
 	// Tenants lists the distinct tenants of valid rows, sorted.
 	Tenants []string `json:"tenants,omitempty"`
 

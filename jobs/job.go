@@ -33,7 +33,24 @@ type Job struct {
 	FilterType   string           `json:"filter_type,omitempty"`
 	Intent       string           `json:"intent,omitempty"`
 	APIVersion   string           `json:"api_version"`
+
+	// Action is [ActionRemove] for a row that removes the assignment, ""
+	// for one that adds it (the default, spelled "add" in a CSV).
+	Action string `json:"action,omitempty"`
+	// GroupName, FilterName and PolicyName are the display names a row
+	// gave instead of GroupID, FilterID and PolicyID. A job with a name and
+	// no id is unresolved: the resolve package fills the id in (keeping the
+	// name for the report) before the job can be written.
+	GroupName  string `json:"group_name,omitempty"`
+	FilterName string `json:"filter_name,omitempty"`
+	PolicyName string `json:"policy_name,omitempty"`
 }
+
+// Actions of a row (CSV column "action"; a public contract).
+const (
+	ActionAdd    = "add"
+	ActionRemove = "remove"
+)
 
 // ErrMalformedJob is wrapped by [DecodeJob] for a message that is not a job.
 var ErrMalformedJob = errors.New("malformed job")
@@ -41,18 +58,43 @@ var ErrMalformedJob = errors.New("malformed job")
 // ComputeKey returns the stable key of the assignment the job describes: the
 // SHA-256 (hex) of its normalised tenant, kind, policy, target, filter,
 // intent and API version. Two rows that mean the same assignment get the
-// same key; import id and row do not count.
+// same key; import id and row do not count. An unresolved name stands in
+// for its missing id (case-insensitively, as Graph compares names); once the
+// id is filled in the name no longer counts, so a named row and an id row
+// of the same assignment share a key. A removal's key differs from the
+// addition's; an addition's key is what it was before actions existed.
 func (j Job) ComputeKey() string {
 	h := sha256.New()
 	for _, f := range []string{
-		strings.ToLower(j.Tenant), strings.ToLower(j.Kind), strings.ToLower(j.PolicyID),
-		strings.ToLower(string(j.Target)), strings.ToLower(j.GroupID), strings.ToLower(j.CollectionID),
-		strings.ToLower(j.FilterID), strings.ToLower(j.FilterType), strings.ToLower(j.Intent), strings.ToLower(j.APIVersion),
+		strings.ToLower(j.Tenant), strings.ToLower(j.Kind), idOrName(j.PolicyID, j.PolicyName),
+		strings.ToLower(string(j.Target)), idOrName(j.GroupID, j.GroupName), strings.ToLower(j.CollectionID),
+		idOrName(j.FilterID, j.FilterName), strings.ToLower(j.FilterType), strings.ToLower(j.Intent), strings.ToLower(j.APIVersion),
 	} {
 		h.Write([]byte(f))
 		h.Write([]byte{0})
 	}
+	if j.Action == ActionRemove {
+		h.Write([]byte(ActionRemove))
+		h.Write([]byte{0})
+	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// idOrName is the key field of an id that may still be a name: the id when
+// there is one, else the name marked so that it can never equal an id.
+func idOrName(id, name string) string {
+	if id != "" || name == "" {
+		return strings.ToLower(id)
+	}
+	return "\x01name:" + strings.ToLower(name)
+}
+
+// Unresolved reports whether the job still has a name where an id is
+// needed (a policy, group or filter named but not yet looked up).
+func (j Job) Unresolved() bool {
+	return (j.PolicyID == "" && j.PolicyName != "") ||
+		(j.GroupID == "" && j.GroupName != "") ||
+		(j.FilterID == "" && j.FilterName != "")
 }
 
 // Assignment returns the Graph assignment the job creates.
@@ -67,11 +109,21 @@ func (j Job) Assignment() graph.Assignment {
 }
 
 // Validate re-checks a job against the registry: used on every decoded
-// message, because a queue may carry anything.
+// message, because a queue may carry anything. A job must be resolved (ids,
+// not only names) to be valid, and removals are refused: the workers of
+// this version only add assignments, and must never add what a row asked
+// to remove.
 func (j Job) Validate() error {
 	k, err := graph.LookupKind(j.Kind)
 	if err != nil {
 		return err
+	}
+	switch j.Action {
+	case "":
+	case ActionRemove:
+		return errors.New("action remove: these workers do not remove assignments")
+	default:
+		return fmt.Errorf("unknown action %q", j.Action)
 	}
 	if err := graph.ValidateTenant(j.Tenant); err != nil {
 		return fmt.Errorf("tenant: %w", err)
