@@ -85,11 +85,15 @@ type Assignment struct {
 	Raw json.RawMessage
 }
 
-// SameTarget reports whether a and b point at the same thing: the same
-// target type and the same group or collection (case-insensitive). Filters
-// and intents are not compared: Graph keys an assignment by its target, so a
-// policy cannot hold two assignments for one group.
+// SameTarget reports whether a and b occupy the same place on a policy:
+// the same group (whether included or excluded: Graph keys an assignment
+// by its group, {policyId}_{groupId}, so a policy cannot both include and
+// exclude one group), or the same target type and collection. Filters and
+// intents are not compared.
 func (a Assignment) SameTarget(b Assignment) bool {
+	if a.Target.Type.NeedsGroup() && b.Target.Type.NeedsGroup() {
+		return strings.EqualFold(a.Target.GroupID, b.Target.GroupID)
+	}
 	return a.Target.Type == b.Target.Type &&
 		strings.EqualFold(a.Target.GroupID, b.Target.GroupID) &&
 		strings.EqualFold(a.Target.CollectionID, b.Target.CollectionID)
@@ -109,18 +113,21 @@ const (
 	MatchConflict
 )
 
-// Compare tells whether a and b are one assignment ([MatchSame]), two
-// assignments of one target that differ in filter or intent
-// ([MatchConflict]), or unrelated ([MatchNone]). Ids and intents compare
-// case-insensitively; a filter type of none, "" or null, and a filter type
-// without a filter id, all mean no filter.
+// Compare tells whether a, an assignment a policy holds, is the one b asks
+// for ([MatchSame]), holds b's place with another target type (include vs
+// exclude), filter or intent ([MatchConflict]), or is unrelated
+// ([MatchNone]). Ids and intents compare case-insensitively; a filter type
+// of none, "" or null, and a filter type without a filter id, all mean no
+// filter. b without an intent asks for none in particular (beta lists
+// deviceConfiguration assignments with intent "apply").
 func (a Assignment) Compare(b Assignment) Match {
 	if !a.SameTarget(b) {
 		return MatchNone
 	}
 	aID, aType := a.Target.Filter()
 	bID, bType := b.Target.Filter()
-	if aID == bID && aType == bType && strings.EqualFold(a.Intent, b.Intent) {
+	if a.Target.Type == b.Target.Type && aID == bID && aType == bType &&
+		(b.Intent == "" || strings.EqualFold(a.Intent, b.Intent)) {
 		return MatchSame
 	}
 	return MatchConflict

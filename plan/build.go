@@ -206,7 +206,7 @@ func (b *builder) inFile() {
 }
 
 // slotKey identifies the place a job's target takes on its policy (see
-// sameSlot).
+// graph.Assignment.SameTarget).
 func slotKey(j jobs.Job) string {
 	t := string(j.Target)
 	if j.Target.NeedsGroup() {

@@ -135,7 +135,7 @@ func TestBuildDecidesEveryRow(t *testing.T) {
 		if es[1].AssignmentID != w.config+"_"+w.g2 {
 			t.Errorf("%s exists: assignment %q", tn, es[1].AssignmentID)
 		}
-		if es[2].FilterID != w.filter || !strings.Contains(es[2].Reason, "exclude filter "+w.filter) {
+		if es[2].FilterID != w.filter || !strings.Contains(es[2].Reason, "filter "+w.filter+" (exclude)") {
 			t.Errorf("%s conflict: %+v", tn, es[2])
 		}
 		if len(es[4].Candidates) != 2 || !strings.Contains(es[4].Reason, w.dup1) || !strings.Contains(es[4].Reason, w.dup2) {

@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/bulkassign/bulkassign/graph"
@@ -70,12 +69,13 @@ const sourcePolicySets = "policySets"
 // group (whether included or excluded: Graph keys assignments by group),
 // the same collection, or the same all-devices or all-users target. It
 // matches the row when target type, filter id and type, and (for kinds with
-// an install intent) intent are equal.
+// an install intent) intent are equal ([graph.Assignment.Compare]).
 func Decide(k *graph.Kind, j jobs.Job, current []graph.Assignment) (d Decision, assignmentID, reason string) {
 	want := j.Assignment()
 	var have *graph.Assignment
+	match := graph.MatchNone
 	for i := range current {
-		if sameSlot(current[i].Target, want.Target) {
+		if match = current[i].Compare(want); match != graph.MatchNone {
 			have = &current[i]
 			break
 		}
@@ -86,61 +86,12 @@ func Decide(k *graph.Kind, j jobs.Job, current []graph.Assignment) (d Decision, 
 		return Absent, "", ""
 	case have == nil:
 		return Create, "", ""
-	case !matches(k, *have, want):
-		return Conflict, have.ID, fmt.Sprintf("Graph has %s; the row asks for %s; nothing is changed", describe(k, *have), describe(k, want))
+	case match == graph.MatchConflict:
+		return Conflict, have.ID, graph.ConflictMessage(*have, want) + "; nothing is changed"
 	case remove && strings.EqualFold(have.Source, sourcePolicySets):
 		return Conflict, have.ID, "the assignment is inherited from a policy set; remove it from the policy set"
 	case remove:
 		return Remove, have.ID, ""
 	}
 	return Exists, have.ID, ""
-}
-
-// sameSlot reports whether two targets occupy the same place on a policy.
-func sameSlot(a, b graph.Target) bool {
-	if a.Type.NeedsGroup() && b.Type.NeedsGroup() {
-		return strings.EqualFold(a.GroupID, b.GroupID)
-	}
-	return a.Type == b.Type && strings.EqualFold(a.CollectionID, b.CollectionID)
-}
-
-// matches reports whether have is the assignment want describes.
-func matches(k *graph.Kind, have, want graph.Assignment) bool {
-	h, w := have.Target, want.Target
-	return h.Type == w.Type &&
-		strings.EqualFold(h.FilterID, w.FilterID) &&
-		filterType(h) == filterType(w) &&
-		(!k.NeedsIntent || strings.EqualFold(have.Intent, want.Intent))
-}
-
-// filterType is the target's filter type, "none" when it has no filter.
-func filterType(t graph.Target) string {
-	if t.FilterID == "" {
-		return graph.FilterNone
-	}
-	return strings.ToLower(t.FilterType)
-}
-
-// describe says what an assignment is, for a conflict's reason.
-func describe(k *graph.Kind, a graph.Assignment) string {
-	t := a.Target
-	s := string(t.Type)
-	switch {
-	case t.GroupID != "":
-		s += " " + t.GroupID
-	case t.CollectionID != "":
-		s += " " + t.CollectionID
-	}
-	if t.FilterID == "" {
-		s += " without filter"
-	} else {
-		s += fmt.Sprintf(" with %s filter %s", filterType(t), t.FilterID)
-	}
-	if k.NeedsIntent {
-		s += ", intent " + a.Intent
-	}
-	if strings.EqualFold(a.Source, sourcePolicySets) {
-		s += ", inherited from a policy set"
-	}
-	return s
 }

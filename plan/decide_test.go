@@ -90,7 +90,7 @@ func TestDecideConflictSaysWhatGraphHas(t *testing.T) {
 	row := jobs.Job{Target: graph.TargetGroup, GroupID: groupA, Intent: "required"}
 	have := []graph.Assignment{{ID: "x", Intent: "available", Target: graph.Target{Type: graph.TargetGroup, GroupID: groupA, FilterID: filterA, FilterType: "exclude"}}}
 	_, _, reason := plan.Decide(k, row, have)
-	const want = "Graph has group " + groupA + " with exclude filter " + filterA + ", intent available; the row asks for group " + groupA + " without filter, intent required; nothing is changed"
+	const want = "policy already assigns group " + groupA + " with filter " + filterA + " (exclude) and intent available; row asks no filter and intent required; nothing is changed"
 	if reason != want {
 		t.Errorf("reason\n%s\nwant\n%s", reason, want)
 	}

@@ -377,7 +377,7 @@ func (h *handling) judge(have graph.Assignment, found bool, same jobs.Status, ht
 		return done(same, have.ID, httpStatus), true
 	}
 	return verdict{kind: vDone, status: jobs.StatusConflict, assignmentID: have.ID, httpStatus: httpStatus,
-		message: conflictMessage(have, want), label: "conflict"}, true
+		message: graph.ConflictMessage(have, want), label: "conflict"}, true
 }
 
 // retryLater is a failed attempt after a write Graph accepted whose

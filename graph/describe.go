@@ -1,30 +1,26 @@
-package worker
+package graph
 
-import (
-	"strings"
+import "strings"
 
-	"github.com/bulkassign/bulkassign/graph"
-)
-
-// conflictMessage says what Graph holds for a row's target and what the
-// row asks, e.g. "policy already assigns group G with filter F (include);
-// row asks no filter".
-func conflictMessage(have, want graph.Assignment) string {
+// ConflictMessage says what Graph holds in the place of an assignment asked
+// for and what was asked, e.g. "policy already assigns group G with filter
+// F (include); row asks no filter" (for a [MatchConflict]).
+func ConflictMessage(have, want Assignment) string {
 	return "policy already assigns " + targetName(have.Target) + " with " + settings(have) + "; row asks " + settings(want)
 }
 
 // targetName names a target in words.
-func targetName(t graph.Target) string {
+func targetName(t Target) string {
 	switch t.Type {
-	case graph.TargetGroup:
+	case TargetGroup:
 		return "group " + t.GroupID
-	case graph.TargetExclusionGroup:
+	case TargetExclusionGroup:
 		return "exclusion group " + t.GroupID
-	case graph.TargetAllDevices:
+	case TargetAllDevices:
 		return "all devices"
-	case graph.TargetAllLicensedUsers:
+	case TargetAllLicensedUsers:
 		return "all licensed users"
-	case graph.TargetConfigMgrCollection:
+	case TargetConfigMgrCollection:
 		return "collection " + t.CollectionID
 	}
 	return string(t.Type)
@@ -32,7 +28,7 @@ func targetName(t graph.Target) string {
 
 // settings describes an assignment's filter and, when it has one, its
 // intent.
-func settings(a graph.Assignment) string {
+func settings(a Assignment) string {
 	parts := []string{"no filter"}
 	if id, typ := a.Target.Filter(); id != "" {
 		parts[0] = "filter " + id + " (" + typ + ")"
