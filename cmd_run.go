@@ -124,21 +124,35 @@ func (p *pipeline) close() { p.b.close() }
 // process runs workers in this process until every row of imp has a
 // result (serving metrics on metricsAddr if set), then writes the report
 // and returns the exit status as finishReport does. A soft stop drains the
-// workers; a hard stop (second signal) aborts them.
+// workers; a hard stop (second signal) aborts them. When the job store
+// cannot make progress for --stall-timeout, the workers stop and process
+// returns that error (exit 1): a later run finishes the import.
 func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Import, metricsAddr, report, format string, quiet bool) error {
-	w, err := worker.New(p.b.store, p.client, p.work.config(p.log, p.m))
+	cfg := p.work.config(p.log, p.m)
+	// A store that cannot make progress ends the run. Requests still
+	// waiting on it (final writes, lease renewals) would each wait for
+	// their timeout: closing the connection ends them at once.
+	cfg.StopOnStall = true
+	cfg.OnStall = func(*worker.StallError) { p.b.nc.Close() }
+	w, err := worker.New(p.b.store, p.client, cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	// The workers' context ends when the import is done or on a soft stop.
+	// The workers' context ends when the import is done or on a soft stop;
+	// the wait ends early when the workers stop by themselves.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	waitCtx, stopWait := context.WithCancelCause(ctx)
+	defer stopWait(nil)
 	var wg sync.WaitGroup
 	var workErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		workErr = runWorker(workCtx, env.hard, w)
+		if workErr != nil {
+			stopWait(workErr)
+		}
 	}()
 	if metricsAddr != "" {
 		wg.Add(1)
@@ -149,14 +163,16 @@ func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Impor
 			}
 		}()
 	}
-	waitErr := waitImport(ctx, env, p.b.store, imp, quiet)
+	waitErr := waitImport(waitCtx, env, p.b.store, imp, quiet)
 	stopWork()
 	wg.Wait()
-	if waitErr != nil {
-		return waitErr
-	}
-	if workErr != nil && !errors.Is(workErr, context.Canceled) {
+	switch {
+	case errors.Is(workErr, worker.ErrStalled):
+		return fmt.Errorf("%w\nnothing recorded so far is lost: once the cause is fixed, running the command again finishes the import", workErr)
+	case workErr != nil && !errors.Is(workErr, context.Canceled):
 		return workErr
+	case waitErr != nil:
+		return waitErr
 	}
 	return finishReport(context.WithoutCancel(ctx), env, p.b.store, imp, report, format, quiet)
 }

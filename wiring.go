@@ -59,8 +59,9 @@ type backend struct {
 // and opens the store, creating or upgrading its topology.
 func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, error) {
 	b := &backend{closed: make(chan struct{})}
-	url := o.url
+	url, localDir := o.url, ""
 	if url == "" {
+		localDir = o.dataDir // our embedded server's, or the one that owns it
 		emb, err := jobs.StartEmbedded(jobs.EmbeddedConfig{DataDir: o.dataDir, Host: o.host, Port: o.port, Logger: log})
 		switch {
 		case errors.Is(err, jobs.ErrDataDirLocked) && o.port > 0:
@@ -87,7 +88,8 @@ func (o *natsOptions) open(ctx context.Context, log *slog.Logger) (*backend, err
 		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
 	}
 	b.nc = nc
-	store, err := jobs.Open(ctx, nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log})
+	store, err := jobs.Open(ctx, nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log,
+		LocalStoreDir: localDir})
 	if err != nil {
 		b.close()
 		return nil, fmt.Errorf("open JetStream store: %w", err)
@@ -172,6 +174,7 @@ type workerOptions struct {
 	writeWindow  time.Duration
 	jobDeadline  time.Duration
 	drainTimeout time.Duration
+	stallTimeout time.Duration
 }
 
 func (o *workerOptions) register(fs *flag.FlagSet) {
@@ -180,6 +183,7 @@ func (o *workerOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.writeWindow, "write-window", 20*time.Second, "window of --write-limit")
 	fs.DurationVar(&o.jobDeadline, "job-deadline", 24*time.Hour, "give up retrying a throttled or failing row after this long (from enqueue)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on stop, how long in-flight writes may finish before they are handed back")
+	fs.DurationVar(&o.stallTimeout, "stall-timeout", 2*time.Minute, "when one kind of job store (NATS) request has failed this long without a success, run/retry stop with an error (exit 1) and serve turns unready")
 }
 
 // intentsMaxAge keeps write intents for a week, or a day past the job
@@ -195,6 +199,7 @@ func (o *workerOptions) config(log *slog.Logger, m *metrics.Metrics) worker.Conf
 		WriteWindow:  o.writeWindow,
 		JobDeadline:  o.jobDeadline,
 		DrainTimeout: o.drainTimeout,
+		StallTimeout: o.stallTimeout,
 		Logger:       log,
 	}
 	if m != nil {
