@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -177,7 +178,13 @@ func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Impor
 	return finishReport(context.WithoutCancel(ctx), env, p.b.store, imp, report, format, quiet)
 }
 
+// missingCheckInterval is how often waitImport checks that the rows still
+// without a result can get one.
+const missingCheckInterval = 5 * time.Second
+
 // waitImport blocks until every row of imp has a result, showing progress.
+// It fails (exit 1) when rows lack a result that can no longer come: no
+// job of the import's tenants is queued any more.
 func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, quiet bool) error {
 	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminal(env.stderr), quiet)
 	defer p.stop()
@@ -199,21 +206,56 @@ func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jo
 	if imp.Rows == 0 {
 		once.Do(func() { close(complete) })
 	}
-	select {
-	case <-complete:
-		cancel()
-		<-errc
-		return nil
-	case err := <-errc:
-		if ctx.Err() != nil {
+	check := time.NewTicker(missingCheckInterval)
+	defer check.Stop()
+	for {
+		select {
+		case <-complete:
+			cancel()
+			<-errc
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("watch results: %w", err)
+		case <-ctx.Done():
+			cancel()
+			<-errc
 			return ctx.Err()
+		case <-check.C:
+			if err := checkMissing(ctx, store, imp); err != nil {
+				cancel()
+				<-errc
+				return err
+			}
 		}
-		return fmt.Errorf("watch results: %w", err)
-	case <-ctx.Done():
-		cancel()
-		<-errc
-		return ctx.Err()
 	}
+}
+
+// checkMissing returns an error naming the rows of imp that lack a result
+// which can no longer come, or nil. A failing read is not an error here:
+// the workers' stall detection reports a store that cannot make progress.
+func checkMissing(ctx context.Context, store *jobs.Store, imp jobs.Import) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	prog, err := store.Progress(ctx, imp)
+	if err != nil || prog.Missing == 0 {
+		return nil
+	}
+	return &exitError{code: exitFailed, err: errors.New(missingText(imp, prog))}
+}
+
+// missingText names the rows of imp that have no result and will get none.
+func missingText(imp jobs.Import, prog jobs.ImportProgress) string {
+	rows := "rows " + prog.MissingRows.Format(20)
+	if prog.MissingRows.Len() == 0 {
+		rows = "the import does not record which rows"
+	}
+	return fmt.Sprintf("import %s: %d of %d rows have no result and will get none (no job of theirs is left in the queue; "+
+		"their results or jobs were lost, e.g. in a damaged block of the store): %s. "+
+		"Run the same file again to redo them: rows already written are recognised, not written twice",
+		imp.ID, prog.Missing, imp.Rows, rows)
 }
 
 // finishReport writes the report and the summary, and returns the exit
