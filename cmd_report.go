@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -12,7 +13,7 @@ func cmdReport(ctx context.Context, env *environment, args []string) error {
 		out    string
 		format string
 	)
-	fs := newFlagSet("report", "IMPORT", "Write the per-row report of IMPORT (rows without a result yet are left out).")
+	fs := newFlagSet("report", "IMPORT", "Write the per-row report of IMPORT (rows without a result yet are left out).\nExits 1, naming them, when rows have no result and will get none (lost results).")
 	nats.register(fs)
 	logs.register(fs)
 	fs.StringVar(&out, "out", "-", "report file (- for standard output)")
@@ -35,15 +36,18 @@ func cmdReport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	results, err := b.store.Results(ctx, imp.ID)
+	prog, err := b.store.Progress(ctx, imp)
 	if err != nil {
 		return err
 	}
-	if err := writeReportFile(env, out, format, results); err != nil {
+	if err := writeReportFile(env, out, format, prog.Results); err != nil {
 		return err
 	}
-	if len(results) < imp.Rows {
-		fmt.Fprintf(env.stderr, "import %s: %d of %d rows have a result so far\n", imp.ID, len(results), imp.Rows)
+	switch {
+	case prog.Missing > 0:
+		return &exitError{code: exitFailed, err: errors.New(missingText(imp, prog))}
+	case len(prog.Results) < imp.Rows:
+		fmt.Fprintf(env.stderr, "import %s: %d of %d rows have a result so far\n", imp.ID, len(prog.Results), imp.Rows)
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ func retryImport(ctx context.Context, store *jobs.Store, orig jobs.Import) (jobs
 		j := *r.Job
 		j.ImportID = imp.ID
 		retry = append(retry, j)
+		imp.RowSet.Add(j.Row)
 		if !tenants[j.Tenant] {
 			tenants[j.Tenant] = true
 			imp.Tenants = append(imp.Tenants, j.Tenant)

@@ -176,21 +176,35 @@ func (p *pipeline) close() { p.b.close() }
 // process runs workers in this process until every row of imp has a
 // result (serving metrics on metricsAddr if set), then writes the report
 // and returns the exit status as finishReport does. A soft stop drains the
-// workers; a hard stop (second signal) aborts them.
+// workers; a hard stop (second signal) aborts them. When the job store
+// cannot make progress for --stall-timeout, the workers stop and process
+// returns that error (exit 1): a later run finishes the import.
 func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Import, metricsAddr, report, format string, quiet bool) error {
-	w, err := worker.New(p.b.store, p.client, p.work.config(p.log, p.m))
+	cfg := p.work.config(p.log, p.m)
+	// A store that cannot make progress ends the run. Requests still
+	// waiting on it (final writes, lease renewals) would each wait for
+	// their timeout: closing the connection ends them at once.
+	cfg.StopOnStall = true
+	cfg.OnStall = func(*worker.StallError) { p.b.nc.Close() }
+	w, err := worker.New(p.b.store, p.client, cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	// The workers' context ends when the import is done or on a soft stop.
+	// The workers' context ends when the import is done or on a soft stop;
+	// the wait ends early when the workers stop by themselves.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	waitCtx, stopWait := context.WithCancelCause(ctx)
+	defer stopWait(nil)
 	var wg sync.WaitGroup
 	var workErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		workErr = runWorker(workCtx, env.hard, w)
+		if workErr != nil {
+			stopWait(workErr)
+		}
 	}()
 	if metricsAddr != "" {
 		wg.Add(1)
@@ -201,21 +215,28 @@ func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Impor
 			}
 		}()
 	}
-	waitErr := waitImport(ctx, env, p.b.store, imp, quiet, w.Waiting)
+	waitErr := waitImport(waitCtx, env, p.b.store, imp, quiet, w.Waiting)
 	stopWork()
 	wg.Wait()
-	if waitErr != nil {
-		return waitErr
-	}
-	if workErr != nil && !errors.Is(workErr, context.Canceled) {
+	switch {
+	case errors.Is(workErr, worker.ErrStalled):
+		return fmt.Errorf("%w\nnothing recorded so far is lost: once the cause is fixed, running the command again finishes the import", workErr)
+	case workErr != nil && !errors.Is(workErr, context.Canceled):
 		return workErr
+	case waitErr != nil:
+		return waitErr
 	}
 	return finishReport(context.WithoutCancel(ctx), env, p.b.store, imp, report, format, quiet)
 }
 
+// missingCheckInterval is how often waitImport checks that the rows still
+// without a result can get one.
+const missingCheckInterval = 5 * time.Second
+
 // waitImport blocks until every row of imp has a result, showing progress
 // and, when this process runs the workers, the tenants that wait (waiting,
-// nil otherwise).
+// nil otherwise). It fails (exit 1) when rows lack a result that can no longer come: no
+// job of the import's tenants is queued any more.
 func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, quiet bool, waiting func() []worker.TenantState) error {
 	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminal(env.stderr), quiet, waiting)
 	defer p.stop()
@@ -237,21 +258,56 @@ func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jo
 	if imp.Rows == 0 {
 		once.Do(func() { close(complete) })
 	}
-	select {
-	case <-complete:
-		cancel()
-		<-errc
-		return nil
-	case err := <-errc:
-		if ctx.Err() != nil {
+	check := time.NewTicker(missingCheckInterval)
+	defer check.Stop()
+	for {
+		select {
+		case <-complete:
+			cancel()
+			<-errc
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("watch results: %w", err)
+		case <-ctx.Done():
+			cancel()
+			<-errc
 			return ctx.Err()
+		case <-check.C:
+			if err := checkMissing(ctx, store, imp); err != nil {
+				cancel()
+				<-errc
+				return err
+			}
 		}
-		return fmt.Errorf("watch results: %w", err)
-	case <-ctx.Done():
-		cancel()
-		<-errc
-		return ctx.Err()
 	}
+}
+
+// checkMissing returns an error naming the rows of imp that lack a result
+// which can no longer come, or nil. A failing read is not an error here:
+// the workers' stall detection reports a store that cannot make progress.
+func checkMissing(ctx context.Context, store *jobs.Store, imp jobs.Import) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	prog, err := store.Progress(ctx, imp)
+	if err != nil || prog.Missing == 0 {
+		return nil
+	}
+	return &exitError{code: exitFailed, err: errors.New(missingText(imp, prog))}
+}
+
+// missingText names the rows of imp that have no result and will get none.
+func missingText(imp jobs.Import, prog jobs.ImportProgress) string {
+	rows := "rows " + prog.MissingRows.Format(20)
+	if prog.MissingRows.Len() == 0 {
+		rows = "the import does not record which rows"
+	}
+	return fmt.Sprintf("import %s: %d of %d rows have no result and will get none (no job of theirs is left in the queue; "+
+		"their results or jobs were lost, e.g. in a damaged block of the store): %s. "+
+		"Run the same file again to redo them: rows already written are recognised, not written twice",
+		imp.ID, prog.Missing, imp.Rows, rows)
 }
 
 // finishReport writes the report and the summary, and returns the exit

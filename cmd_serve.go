@@ -69,7 +69,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 			if !b.nc.IsConnected() {
 				return errors.New("not connected to NATS")
 			}
-			return nil
+			return w.Stalled()
 		}
 		wg.Add(1)
 		go func() {

@@ -13,7 +13,7 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 		nats natsOptions
 		logs logOptions
 	)
-	fs := newFlagSet("status", "[IMPORT]", "Show every import (or one) with its rows by status, and the jobs waiting per tenant.")
+	fs := newFlagSet("status", "[IMPORT]", "Show every import (or one) with its rows by status, and the jobs waiting per tenant.\nSTATE is enqueueing, running, done, or \"N rows missing\" when rows have no result and will get none.")
 	nats.register(fs)
 	logs.register(fs)
 	if err := env.parse(fs, args); err != nil {
@@ -40,11 +40,13 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 	}
 	tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMPORT\tNAME\tCREATED\tROWS\tDONE\tCREATED\tEXISTING\tDUPLICATE\tFAILED\tINVALID\tSTATE")
+	var missing []string
 	for _, imp := range imps {
-		results, err := b.store.Results(ctx, imp.ID)
+		prog, err := b.store.Progress(ctx, imp)
 		if err != nil {
 			return err
 		}
+		results := prog.Results
 		c := map[jobs.Status]int{}
 		for _, r := range results {
 			c[r.Status]++
@@ -53,6 +55,9 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 		switch {
 		case !imp.Enqueued:
 			state = "enqueueing"
+		case prog.Missing > 0:
+			state = fmt.Sprintf("%d rows missing", prog.Missing)
+			missing = append(missing, missingText(imp, prog))
 		case len(results) >= imp.Rows:
 			state = "done"
 		}
@@ -61,6 +66,9 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, m := range missing {
+		fmt.Fprintf(env.stdout, "\n%s\n", m)
 	}
 	pending, err := b.store.PendingTenants(ctx)
 	if err != nil {

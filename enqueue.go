@@ -121,16 +121,18 @@ func printRowErrors(w io.Writer, name string, sum ingest.Summary) {
 
 // enqueueSink publishes valid rows as jobs and records invalid and
 // duplicate rows' results, skipping rows that already have a result (a
-// resumed import). The rows of a tenant that failed its preflight are
-// recorded failed instead of published.
+// resumed import); rows collects every row number. The rows of a tenant
+// that failed its preflight are recorded failed instead of published.
 type enqueueSink struct {
 	store   *jobs.Store
 	pub     *jobs.Publisher
 	done    map[int]bool
 	refused map[string]preflight.Verdict
+	rows    jobs.RowSet
 }
 
 func (s *enqueueSink) Job(ctx context.Context, j jobs.Job) error {
+	s.rows.Add(j.Row)
 	if s.done[j.Row] {
 		return nil
 	}
@@ -141,6 +143,7 @@ func (s *enqueueSink) Job(ctx context.Context, j jobs.Job) error {
 }
 
 func (s *enqueueSink) Result(ctx context.Context, r jobs.Result) error {
+	s.rows.Add(r.Row)
 	if s.done[r.Row] {
 		return nil
 	}
@@ -215,7 +218,7 @@ func enqueue(ctx context.Context, env *environment, b *backend, src *source, o *
 	if flushErr != nil {
 		return imp, fmt.Errorf("enqueue %s: %w", src.name, flushErr)
 	}
-	imp.Enqueued = true
+	imp.Enqueued, imp.RowSet = true, es.rows
 	if err := b.store.PutImport(ctx, imp); err != nil {
 		return imp, err
 	}

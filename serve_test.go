@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -37,15 +36,8 @@ func TestServeIngestAndSubmit(t *testing.T) {
 	url := natstest.Plain(t) // an external NATS
 	metricsAddr := freeAddr(t)
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	serveOut := &syncBuffer{}
-	serveDone := make(chan int, 1)
-	go func() {
-		vars := map[string]string{"BULKASSIGN_GRAPH_TOKEN": "tok-3f9a1c-secret", "BULKASSIGN_GRAPH_URL": e.sim.URL(), "BULKASSIGN_NATS_URL": url}
-		env := &environment{stdin: strings.NewReader(""), stdout: serveOut, stderr: serveOut, getenv: func(k string) string { return vars[k] }}
-		serveDone <- realMain(ctx, []string{"serve", "--metrics-addr", metricsAddr, "--write-limit", "60", "--write-window", "1s", "--log-level", "debug"}, env)
-	}()
+	s := e.serve(url, "tok-3f9a1c-secret", "--metrics-addr", metricsAddr, "--write-limit", "60", "--write-window", "1s", "--log-level", "debug")
+	serveOut := s.out
 	waitFor(t, 30*time.Second, "serve /readyz", func() bool {
 		resp, err := http.Get("http://" + metricsAddr + "/readyz")
 		if err != nil {
@@ -131,13 +123,5 @@ func TestServeIngestAndSubmit(t *testing.T) {
 	if strings.Contains(serveOut.String(), "tok-3f9a1c-secret") {
 		t.Error("serve's debug log contains the token")
 	}
-	stop()
-	select {
-	case code := <-serveDone:
-		if code != 0 {
-			t.Errorf("serve exit %d\n%s", code, serveOut.String())
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	s.stopAndWait()
 }

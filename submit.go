@@ -78,7 +78,8 @@ func (s *submitter) handle(ctx context.Context, data []byte) (reply submitReply)
 		s.m.MalformedMessage("queue")
 		return submitReply{Error: err.Error()}
 	}
-	imp := jobs.Import{ID: jobs.NewImportID(), Name: "queue message", Source: "nats", Created: time.Now().UTC(), Rows: len(elems)}
+	imp := jobs.Import{ID: jobs.NewImportID(), Name: "queue message", Source: "nats", Created: time.Now().UTC(), Rows: len(elems),
+		RowSet: jobs.RowSet{{1, len(elems)}}} // splitSubmit refuses an empty message
 	opts := s.opts
 	opts.ImportID = imp.ID
 	var (

@@ -124,7 +124,11 @@ func (o *natsOptions) open(ctx context.Context, stderr io.Writer, log *slog.Logg
 	if access == provision {
 		open = jobs.Provision
 	}
-	b.store, err = open(ctx, b.nc, jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log})
+	cfg := jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log}
+	if o.url == "" {
+		cfg.LocalStoreDir = o.dataDir // our embedded server's, or the one that owns it
+	}
+	b.store, err = open(ctx, b.nc, cfg)
 	if err != nil {
 		b.close()
 		if errors.Is(err, jobs.ErrNoStore) {
@@ -246,6 +250,7 @@ type workerOptions struct {
 	writeWindow  time.Duration
 	jobDeadline  time.Duration
 	drainTimeout time.Duration
+	stallTimeout time.Duration
 }
 
 func (o *workerOptions) register(fs *flag.FlagSet) {
@@ -254,6 +259,7 @@ func (o *workerOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.writeWindow, "write-window", 20*time.Second, "window of --write-limit")
 	fs.DurationVar(&o.jobDeadline, "job-deadline", 24*time.Hour, "give up retrying a throttled or failing row after this long (from enqueue)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on stop, how long in-flight writes may finish before they are handed back")
+	fs.DurationVar(&o.stallTimeout, "stall-timeout", 2*time.Minute, "when one kind of job store (NATS) request has failed this long without a success, run/retry stop with an error (exit 1) and serve turns unready")
 }
 
 // intentsMaxAge keeps write intents for a week, or a day past the job
@@ -269,6 +275,7 @@ func (o *workerOptions) config(log *slog.Logger, m *metrics.Metrics) worker.Conf
 		WriteWindow:  o.writeWindow,
 		JobDeadline:  o.jobDeadline,
 		DrainTimeout: o.drainTimeout,
+		StallTimeout: o.stallTimeout,
 		Logger:       log,
 	}
 	if m != nil {

@@ -36,6 +36,18 @@
 // [Outcome] written after it and read before any write. An intent without
 // an outcome means a write may have been applied: look in Graph first.
 //
+// # Damage
+//
+// A tenant consumer whose state file the server cannot read fails to load;
+// [Store.TenantConsumer] then wraps [ErrConsumerDamaged], and
+// [Store.CheckTenantConsumer] finds a readable state that contradicts the
+// stream. [Store.RecreateTenantConsumer] deletes and recreates the
+// consumer (moving its files aside when the server did not load it and
+// [Config.LocalStoreDir] holds them). A damaged results block loses
+// results: [Store.Progress] tells rows whose result may still come from
+// rows that lost it, which [Import.RowSet] names. [Explain] puts store
+// errors in plain words.
+//
 // # Durability
 //
 // Every publish, result and KV update is acknowledged by JetStream once

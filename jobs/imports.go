@@ -32,6 +32,10 @@ type Import struct {
 	Invalid    int      `json:"invalid"`
 	Duplicates int      `json:"duplicates"`
 	Tenants    []string `json:"tenants,omitempty"`
+	// RowSet holds the number of every row of the import (valid or not),
+	// so that rows without a result can be named. Empty in imports
+	// recorded before it existed: their missing rows are only counted.
+	RowSet RowSet `json:"row_set,omitempty"`
 	// Enqueued is true once every job was acknowledged by JetStream.
 	Enqueued bool `json:"enqueued"`
 }

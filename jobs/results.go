@@ -147,3 +147,65 @@ func (s *Store) readResults(ctx context.Context, subj string, until uint64, fn f
 		}
 	}
 }
+
+// ImportProgress is where an import stands, as [Store.Progress] finds it.
+type ImportProgress struct {
+	// Results holds one result per row that has one, sorted by row.
+	Results []Result
+	// Waiting is true while a row without a result may still get one: the
+	// import is not fully enqueued, or jobs of its tenants are queued.
+	Waiting bool
+	// Missing counts the rows without a result that can no longer get one
+	// (not Waiting, yet rows lack a result: a result or a job was lost,
+	// e.g. in a damaged block of the store). 0 while Waiting.
+	Missing int
+	// MissingRows names the missing rows; empty when the import does not
+	// record its row numbers (older imports), which only count them.
+	MissingRows RowSet
+}
+
+// Complete reports whether every row of the import has its result.
+func (p ImportProgress) Complete() bool { return !p.Waiting && p.Missing == 0 }
+
+// Progress reads an import's results and tells whether the rows without a
+// result are still on their way or missing. No result can arrive after the
+// job of its row has left the jobs stream (a worker records the result
+// before it acknowledges the job), so once no job of the import's tenants
+// is queued, a row without a result has lost it for good. The queue is read
+// before the results, so a job finished in between is not taken for lost.
+func (s *Store) Progress(ctx context.Context, imp Import) (ImportProgress, error) {
+	var p ImportProgress
+	pending, err := s.PendingTenants(ctx)
+	if err != nil {
+		return p, fmt.Errorf("progress %s: %w", imp.ID, err)
+	}
+	queued := map[string]bool{}
+	for t, n := range pending {
+		queued[tenantToken(t)] = n > 0
+	}
+	p.Waiting = !imp.Enqueued
+	for _, t := range imp.Tenants {
+		p.Waiting = p.Waiting || queued[tenantToken(t)]
+	}
+	if p.Results, err = s.Results(ctx, imp.ID); err != nil {
+		return p, err
+	}
+	if p.Waiting || len(p.Results) >= imp.Rows {
+		return p, nil
+	}
+	p.Missing = imp.Rows - len(p.Results)
+	if imp.RowSet.Len() == 0 {
+		return p, nil
+	}
+	have := make(map[int]bool, len(p.Results))
+	for _, r := range p.Results {
+		have[r.Row] = true
+	}
+	for row := range imp.RowSet.Rows() {
+		if !have[row] {
+			p.MissingRows.Add(row)
+		}
+	}
+	p.Missing = p.MissingRows.Len()
+	return p, nil
+}

@@ -120,3 +120,67 @@ func TestWatchResults(t *testing.T) {
 		}
 	}
 }
+
+// TestProgress: rows without a result are Waiting while a job of the
+// import's tenants is queued (or the import is not fully enqueued), and
+// Missing, named, once none is.
+func TestProgress(t *testing.T) {
+	b := setup(t, Config{})
+	ctx := testCtx(t)
+	imp := Import{ID: "imp1", Rows: 5, Tenants: []string{"Contoso.onmicrosoft.com"}, Enqueued: true}
+	for row := 2; row <= 6; row++ {
+		imp.RowSet.Add(row)
+	}
+	for _, row := range []int{2, 3, 6} {
+		if err := b.store.PutResult(ctx, Result{ImportID: imp.ID, Row: row, Status: StatusCreated}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	progress := func(imp Import) ImportProgress {
+		t.Helper()
+		p, err := b.store.Progress(ctx, imp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// Row 4's job is queued: it may still come.
+	p := b.store.NewPublisher(4)
+	if err := p.Publish(ctx, testJob("contoso.onmicrosoft.com", imp.ID, 4, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := progress(imp); !got.Waiting || got.Missing != 0 || got.Complete() || len(got.Results) != 3 {
+		t.Fatalf("with a queued job: %+v, want waiting, nothing missing", got)
+	}
+	notEnqueued := imp
+	notEnqueued.Enqueued, notEnqueued.Tenants = false, []string{fabrikam}
+	if got := progress(notEnqueued); !got.Waiting || got.Missing != 0 {
+		t.Fatalf("not fully enqueued: %+v, want waiting", got)
+	}
+
+	// The job leaves the queue without a result (it was lost): rows 4 and
+	// 5 are missing for good.
+	consume(t, b.store, "contoso.onmicrosoft.com", 1, 1)
+	got := progress(imp)
+	if got.Waiting || got.Missing != 2 || got.MissingRows.Format(0) != "4-5" || got.Complete() {
+		t.Fatalf("after the queue emptied: %+v, want rows 4-5 missing", got)
+	}
+	old := imp
+	old.RowSet = nil // recorded before imports kept their row numbers
+	if got := progress(old); got.Missing != 2 || got.MissingRows.Len() != 0 {
+		t.Fatalf("an import without row numbers: %+v, want 2 missing, unnamed", got)
+	}
+
+	for _, row := range []int{4, 5} {
+		if err := b.store.PutResult(ctx, Result{ImportID: imp.ID, Row: row, Status: StatusFailed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := progress(imp); !got.Complete() || len(got.Results) != 5 {
+		t.Fatalf("with every result: %+v, want complete", got)
+	}
+}

@@ -78,6 +78,12 @@ type Config struct {
 	// Logger receives warnings (e.g. an unreadable result record).
 	// Default: discard.
 	Logger *slog.Logger
+	// LocalStoreDir is the store directory of the NATS server when its
+	// files are on this machine (the embedded server's data directory);
+	// empty for a remote server. It lets [Store.RecreateTenantConsumer]
+	// move aside a consumer whose state the server cannot load. Default
+	// empty.
+	LocalStoreDir string
 }
 
 // withDefaults returns c with every zero field set to its default.

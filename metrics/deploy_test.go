@@ -117,7 +117,7 @@ func TestAlertsReferenceRegisteredMetrics(t *testing.T) {
 	exprs := alertExprs(t, filepath.Join(deployDir, "alerts.yaml"))
 	for _, name := range []string{
 		"BulkassignTenantBlocked", "BulkassignThrottlingHigh", "BulkassignFailedRows",
-		"BulkassignDeadLetters", "BulkassignQueueStuck", "BulkassignDown",
+		"BulkassignDeadLetters", "BulkassignQueueStuck", "BulkassignDown", "BulkassignStoreStalled",
 	} {
 		if _, ok := exprs[name]; !ok {
 			t.Errorf("alerts.yaml lacks alert %s", name)

@@ -35,6 +35,11 @@
 //	bulkassign_graph_requests_in_flight                   gauge
 //	bulkassign_graph_transport_errors_total{method}       counter   requests that got no HTTP response
 //
+// Job store (NATS JetStream), as the worker sees it:
+//
+//	bulkassign_store_errors_total{operation}              counter   store requests that failed or got no answer
+//	bulkassign_store_healthy                              gauge     0 while the store cannot make progress
+//
 // Queue depth, read at scrape time (see [Metrics.WatchQueueDepth]):
 //
 //	bulkassign_queue_depth{tenant}                        gauge     messages waiting per tenant

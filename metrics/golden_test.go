@@ -50,6 +50,11 @@ func TestExpositionGolden(t *testing.T) {
 	m.Panic()
 	m.ObserveJobDuration(contoso, 2*time.Second)
 	m.ObserveJobDuration(fabrikam, 20*time.Minute)
+	m.StoreError("fetch")
+	m.StoreError("fetch")
+	m.StoreError("result")
+	m.StoreError("no-such-operation")
+	m.SetStoreHealthy(false)
 	m.WatchQueueDepth(func(context.Context) (map[string]uint64, error) {
 		return map[string]uint64{contoso: 40, fabrikam: 0}, nil
 	})

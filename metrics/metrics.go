@@ -40,6 +40,13 @@ var rowStatuses = map[string]bool{
 	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true, "conflict": true,
 }
 
+// Store operations accepted by [Metrics.StoreError] (the worker's);
+// anything else is counted as "other".
+var storeOperations = map[string]bool{
+	"discover": true, "consumer": true, "consumer_check": true, "fetch": true, "lease": true,
+	"outcome": true, "intent": true, "result": true, "dead_letter": true, "probe": true,
+}
+
 // Message sources accepted by [Metrics.MalformedMessage].
 var messageSources = map[string]bool{"queue": true, "job": true}
 
@@ -74,6 +81,8 @@ type Metrics struct {
 	graphDuration *prometheus.HistogramVec
 	graphInFlight prometheus.Gauge
 	graphErrors   *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
+	storeHealthy  prometheus.Gauge
 	depth         *depthCollector
 }
 
@@ -156,6 +165,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: namespace, Name: "graph_transport_errors_total",
 			Help: "Microsoft Graph HTTP requests that failed without a response (connection, TLS, timeout), by method.",
 		}, []string{"method"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "store_errors_total",
+			Help: "Job store (NATS JetStream) requests that failed or got no answer, by operation.",
+		}, []string{"operation"}),
+		storeHealthy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "store_healthy",
+			Help: "0 while the job store cannot make progress (one kind of request has failed for the stall timeout), else 1.",
+		}),
 		depth: newDepthCollector(),
 	}
 	var done []prometheus.Collector
@@ -177,7 +194,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.rows, m.attempts, m.throttled, m.retryAfter, m.writeRate, m.paused,
 		m.blocked, m.inflight, m.malformed, m.deadLetters, m.redeliveries,
 		m.panics, m.jobDuration, m.graphRequests, m.graphDuration,
-		m.graphInFlight, m.graphErrors, m.depth,
+		m.graphInFlight, m.graphErrors, m.storeErrors, m.storeHealthy, m.depth,
 	}
 }
 
@@ -300,6 +317,27 @@ func (m *Metrics) ObserveJobDuration(tenant string, d time.Duration) {
 		return
 	}
 	m.jobDuration.WithLabelValues(labelValue(tenant)).Observe(max(d, 0).Seconds())
+}
+
+// StoreError counts one failed or unanswered job store request
+// (bulkassign_store_errors_total{operation}). operation is one of discover,
+// consumer, consumer_check, fetch, lease, outcome, intent, result,
+// dead_letter or probe (a write made only to learn whether writes work);
+// anything else counts as "other".
+func (m *Metrics) StoreError(operation string) {
+	if m == nil {
+		return
+	}
+	m.storeErrors.WithLabelValues(oneOf(operation, storeOperations)).Inc()
+}
+
+// SetStoreHealthy sets bulkassign_store_healthy to 1 or 0 (0: the job
+// store cannot make progress).
+func (m *Metrics) SetStoreHealthy(healthy bool) {
+	if m == nil {
+		return
+	}
+	m.storeHealthy.Set(boolValue(healthy))
 }
 
 // labelValue returns s when it is usable as a free-form label value, "unknown"

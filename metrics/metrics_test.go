@@ -45,6 +45,8 @@ func exerciseAll(t *testing.T, m *Metrics) {
 	m.Redelivered("t1")
 	m.Panic()
 	m.ObserveJobDuration("t1", time.Second)
+	m.StoreError("result")
+	m.SetStoreHealthy(true)
 	m.WatchQueueDepth(func(context.Context) (map[string]uint64, error) {
 		return map[string]uint64{"t1": 1}, nil
 	})
@@ -92,6 +94,7 @@ func TestNewRegistersEveryDocumentedFamily(t *testing.T) {
 		"bulkassign_job_duration_seconds", "bulkassign_graph_requests_total",
 		"bulkassign_graph_request_duration_seconds", "bulkassign_graph_requests_in_flight",
 		"bulkassign_graph_transport_errors_total", "bulkassign_queue_depth", "bulkassign_queue_depth_up",
+		"bulkassign_store_errors_total", "bulkassign_store_healthy",
 		"bulkassign_queue_depth_scrape_errors_total",
 	}
 	got := familyNames(t, reg)
@@ -362,6 +365,8 @@ func TestNilMetricsIsNoOp(t *testing.T) {
 	m.Redelivered("t")
 	m.Panic()
 	m.ObserveJobDuration("t", time.Second)
+	m.StoreError("fetch")
+	m.SetStoreHealthy(false)
 	m.WatchQueueDepth(func(context.Context) (map[string]uint64, error) { return nil, nil })
 
 	rt := roundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, nil })

@@ -115,6 +115,33 @@
 // to the dead-letter stream and terminated. A panic while handling a job is
 // a failed attempt (NakWithDelay with backoff), counted.
 //
+// # A store that cannot make progress
+//
+// Every store request the worker makes goes through a recorder: per kind
+// (fetching a tenant's jobs, opening its consumer, finding the tenants
+// with jobs, reads, and writes together), since when it has failed without
+// a success. A request that timed out counts from when it was sent. When
+// one kind has failed for StallTimeout (and is still failing), the store
+// is stalled: [Worker.Stalled] returns a [*StallError] naming the request,
+// how long, the last error and what it means (storage full, server not
+// answering, damaged consumer), the store-healthy metric is 0 and the
+// change is logged. With StopOnStall (bulkassign run) Run then stops at
+// once and returns it; otherwise (serve) the worker goes on and recovers
+// when the store does. Only refused or unanswered requests count, so a
+// throttled or backing-off tenant, slow rows or an idle queue never stall.
+// Jobs retry a failed write only after a backoff, so while writes fail, or
+// while jobs are in flight and nothing has been written for a few seconds,
+// Run probes the store with one small write each DiscoverInterval.
+//
+// A tenant's consumer whose state the server cannot load, or whose state
+// contradicts the stream (it counts as acknowledged jobs the work queue
+// still holds, so it would never deliver them: two checks in a row while
+// the runner fetches nothing although jobs wait), is deleted and created
+// afresh ([jobs.Store.RecreateTenantConsumer]), at most once per
+// StallTimeout per tenant, and the log says what was done. The work-queue
+// stream keeps every unacknowledged job; the new consumer delivers them
+// again and their outcomes keep them from being written twice.
+//
 // # Shutdown
 //
 // When Run's context is cancelled, runners stop fetching; jobs waiting for

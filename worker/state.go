@@ -52,7 +52,7 @@ type TenantState struct {
 }
 
 // Waiting returns the tenants that are waiting now, sorted by tenant, one
-// state each (a block before a throttle before a failure). A failure is
+// state each (a block before a throttle before a failure). A graphFailure is
 // forgotten at the tenant's next answered call, or after MaxBackoff without
 // another call. It is safe to call at any time, from any goroutine.
 func (w *Worker) Waiting() []TenantState {
@@ -71,7 +71,7 @@ func (w *Worker) Waiting() []TenantState {
 			out = append(out, st)
 		}
 	}
-	for _, st := range w.health.failing(now, w.cfg.MaxBackoff) {
+	for _, st := range w.graphHealth.failing(now, w.cfg.MaxBackoff) {
 		if !seen[st.Tenant] {
 			out = append(out, st)
 		}
@@ -102,25 +102,25 @@ func (t *tenant) waiting(now time.Time) (TenantState, bool) {
 	return TenantState{}, false
 }
 
-// health keeps the transient failure of each tenant's Graph calls until a
+// graphHealth keeps the transient failure of each tenant's Graph calls until a
 // call of the tenant is answered. Safe for concurrent use.
-type health struct {
+type graphHealth struct {
 	mu       sync.Mutex
-	failures map[string]failure // tenant → its failure
+	failures map[string]graphFailure // tenant → its failure
 }
 
-// failure is a tenant's failing state and when it was last seen.
-type failure struct {
+// graphFailure is a tenant's failing state and when it was last seen.
+type graphFailure struct {
 	st   TenantState
 	last time.Time
 }
 
-func newHealth() *health { return &health{failures: make(map[string]failure)} }
+func newGraphHealth() *graphHealth { return &graphHealth{failures: make(map[string]graphFailure)} }
 
 // observe records the outcome of a Graph call for tenant: a failure without
 // an answer or a transient one is kept; any answer forgets it. A call the
 // caller cancelled says nothing about the tenant.
-func (h *health) observe(tenant string, err error) {
+func (h *graphHealth) observe(tenant string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
@@ -141,11 +141,11 @@ func (h *health) observe(tenant string, err error) {
 	if prev, ok := h.failures[tenant]; ok && prev.st.Reason == st.Reason {
 		st.Since = prev.st.Since
 	}
-	h.failures[tenant] = failure{st: st, last: now}
+	h.failures[tenant] = graphFailure{st: st, last: now}
 }
 
 // failing returns the failures last seen within maxAge of now.
-func (h *health) failing(now time.Time, maxAge time.Duration) []TenantState {
+func (h *graphHealth) failing(now time.Time, maxAge time.Duration) []TenantState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []TenantState
@@ -188,7 +188,7 @@ func cause(ge *graph.Error) string {
 // in its tenant's health.
 type observedGraph struct {
 	g Graph
-	h *health
+	h *graphHealth
 }
 
 func (o observedGraph) Create(ctx context.Context, tenant, version string, k *graph.Kind, policyID string, a graph.Assignment) (graph.Assignment, error) {

@@ -86,14 +86,14 @@ func TestWaitingUnreachable(t *testing.T) {
 	}
 
 	// An answered call of the tenant clears it.
-	w.health.observe(tenant, nil)
+	w.graphHealth.observe(tenant, nil)
 	if _, ok := stateOf(w, tenant); ok {
 		t.Error("an answered call did not clear the failure")
 	}
 }
 
-// TestHealthObserve: what the worker keeps from each kind of outcome.
-func TestHealthObserve(t *testing.T) {
+// TestGraphHealthObserve: what the worker keeps from each kind of outcome.
+func TestGraphHealthObserve(t *testing.T) {
 	t.Parallel()
 	s := graphtest.Start(t, graphtest.Config{FaultRate: 1})
 	c, err := graph.NewClient(graph.Config{BaseURL: s.URL(), Tokens: graph.StaticToken("t"), TenantHeader: graphtest.TenantHeader})
@@ -104,7 +104,7 @@ func TestHealthObserve(t *testing.T) {
 	const tenant = "contoso.onmicrosoft.com"
 	k, _ := graph.LookupKind("deviceConfigurations")
 	pid := policyID(tenant, k.Name, 0)
-	h := newHealth()
+	h := newGraphHealth()
 	g := observedGraph{g: c, h: h}
 
 	_, err = g.Create(context.Background(), "Contoso.onmicrosoft.com", graph.V1, k, pid, graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: guid("g")}})

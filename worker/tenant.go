@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/bulkassign/bulkassign/graph"
+	"github.com/bulkassign/bulkassign/jobs"
 )
 
 // errDeadline is returned by a wait that would end after the job's deadline.
@@ -34,6 +35,8 @@ type tenant struct {
 	paused      bool          // last value given to SetTenantPaused
 	streak      int           // 429s since the last accepted write
 	changed     chan struct{} // closed and replaced when pausedUntil moves
+	suspect     int           // consecutive consumer checks that found damage
+	repaired    time.Time     // last time the consumer was recreated
 }
 
 func newTenant(w *Worker, name string) *tenant {
@@ -202,19 +205,21 @@ func (r *runner) run(rc *runCtx) {
 		if rc.soft.Err() != nil {
 			return
 		}
+		if errors.Is(err, jobs.ErrConsumerDamaged) {
+			if cons = r.repair(rc, log, err); cons != nil {
+				break
+			}
+		}
 		w.logInfra("tenant consumer "+t.name, err)
 		if !sleepCtx(rc.soft, backoff(attempt, 250*time.Millisecond, 5*time.Second, rand.Float64())) {
 			return
 		}
 	}
-	ackWait := 30 * time.Second
-	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
-		ackWait = info.Config.AckWait
-	}
+	ackWait := consumerAckWait(cons)
 	log.Debug("tenant runner started", slog.Duration("ack_wait", ackWait))
 
 	lastWork := time.Now()
-	failures := 0
+	failures, idle := 0, 0
 	for rc.soft.Err() == nil {
 		r.mu.Lock()
 		free, held := w.cfg.TenantConcurrency-r.held, r.held
@@ -238,9 +243,11 @@ func (r *runner) run(rc *runCtx) {
 		if err := t.gate(rc.soft, time.Time{}); err != nil {
 			return
 		}
+		fetched := time.Now()
 		batch, err := cons.Fetch(free, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			failures++
+			w.health.record(call{opFetch, streakFetch, t.name}, fetched, err)
 			w.logInfra("fetch "+t.name, err)
 			if !sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64())) {
 				return
@@ -253,9 +260,11 @@ func (r *runner) run(rc *runCtx) {
 			r.mu.Lock()
 			r.held++
 			r.mu.Unlock()
+			w.busy.Add(1)
 			w.wg.Add(1)
 			go func() {
 				defer w.wg.Done()
+				defer w.busy.Add(-1)
 				defer func() {
 					r.mu.Lock()
 					r.held--
@@ -270,6 +279,7 @@ func (r *runner) run(rc *runCtx) {
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			failures++
+			w.health.record(call{opFetch, streakFetch, t.name}, fetched, err)
 			w.logInfra("fetch "+t.name, err)
 			if !sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64())) {
 				return
@@ -277,10 +287,89 @@ func (r *runner) run(rc *runCtx) {
 			continue
 		}
 		failures = 0
+		w.health.record(call{opFetch, streakFetch, t.name}, fetched, nil)
 		if n > 0 {
-			lastWork = time.Now()
+			lastWork, idle = time.Now(), 0
+			continue
+		}
+		// Nothing came although discovery saw jobs: every other idle fetch,
+		// make sure the consumer's state still matches the stream.
+		if idle++; held == 0 && idle%2 == 0 {
+			if c := r.check(rc, log); c != nil {
+				cons, ackWait, lastWork = c, consumerAckWait(c), time.Now()
+			}
 		}
 	}
+}
+
+// consumerAckWait is the consumer's AckWait (30 s if unknown).
+func consumerAckWait(c jetstream.Consumer) time.Duration {
+	if info := c.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+		return info.Config.AckWait
+	}
+	return 30 * time.Second
+}
+
+// check compares the consumer with the stream (jobs.CheckTenantConsumer).
+// Damage found by two checks in a row (one can be a race with an
+// acknowledgement) gets the consumer recreated; check returns the new
+// consumer, or nil when it kept the old one.
+func (r *runner) check(rc *runCtx, log *slog.Logger) jetstream.Consumer {
+	t := r.t
+	ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
+	err := r.w.store.CheckTenantConsumer(ctx, t.name)
+	cancel()
+	t.mu.Lock()
+	if errors.Is(err, jobs.ErrConsumerDamaged) {
+		t.suspect++
+	} else {
+		t.suspect = 0
+	}
+	suspect := t.suspect
+	t.mu.Unlock()
+	switch {
+	case err == nil:
+		return nil
+	case suspect < 2:
+		if !errors.Is(err, jobs.ErrConsumerDamaged) && rc.soft.Err() == nil {
+			r.w.logInfra("check tenant consumer "+t.name, err)
+		}
+		return nil
+	}
+	return r.repair(rc, log, err)
+}
+
+// repair recreates the tenant's consumer after cause showed its state
+// damaged: the work-queue stream keeps every unacknowledged job, and the
+// new consumer delivers them again. It repairs a tenant at most once per
+// StallTimeout: a consumer damaged again so soon is not recreated in a
+// loop but left failing, for the stall detection to report.
+func (r *runner) repair(rc *runCtx, log *slog.Logger, cause error) jetstream.Consumer {
+	t := r.t
+	t.mu.Lock()
+	allowed := t.repaired.IsZero() || time.Since(t.repaired) >= r.w.cfg.StallTimeout
+	if allowed {
+		t.repaired, t.suspect = time.Now(), 0
+	}
+	t.mu.Unlock()
+	if !allowed {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
+	defer cancel()
+	c, movedTo, err := r.w.store.RecreateTenantConsumer(ctx, t.name)
+	if err != nil {
+		log.Error("tenant consumer state is damaged and recreating the consumer failed",
+			slog.Any("damage", cause), slog.Any("error", err))
+		return nil
+	}
+	attrs := []any{slog.Any("damage", cause)}
+	if movedTo != "" {
+		attrs = append(attrs, slog.String("damaged_files_moved_to", movedTo))
+	}
+	log.Warn("tenant consumer state was damaged: deleted the consumer and created it afresh; "+
+		"the jobs stream kept every unacknowledged job and delivers each again (jobs already written are recognised, not written twice)", attrs...)
+	return c
 }
 
 // sleepCtx waits d or until ctx is done; it reports whether d passed.

@@ -59,6 +59,26 @@ type Config struct {
 	// more jobs of the same policy before writing them together (it writes
 	// sooner when TenantConcurrency jobs have joined). Default 250 ms.
 	MergeWindow time.Duration
+	// StallTimeout is how long one kind of job-store request (fetching a
+	// tenant's jobs, recording results, leases, …) may fail without a
+	// success before the store counts as stalled: [Worker.Stalled] reports
+	// it, the store-healthy metric drops to 0, and with StopOnStall Run
+	// ends. Only refused or unanswered store requests count: slow rows,
+	// throttled or backing-off tenants and an idle queue never stall.
+	// Default 2 min.
+	StallTimeout time.Duration
+	// StopOnStall makes Run stop when the store stalls and return the
+	// [*StallError], rather than keep trying until it recovers. It stops
+	// at once, as [Worker.Abort] does, without a drain: nothing in flight
+	// could be recorded. Default false (a service stays up, unready, and
+	// recovers by itself).
+	StopOnStall bool
+	// OnStall, when set, is called once when Run stops because the store
+	// stalled (StopOnStall), before Run waits for its jobs to stop. A
+	// caller that owns the connection can close it there, so that final
+	// writes hanging on a store that does not answer fail at once. Default
+	// nil.
+	OnStall func(*StallError)
 	// Owner names this worker in leases and intents. Default
 	// "<hostname>-<pid>-<random>".
 	Owner string
@@ -80,6 +100,7 @@ func (c Config) withDefaults() Config {
 	c.DiscoverInterval = cmp.Or(c.DiscoverInterval, time.Second)
 	c.MaxBackoff = cmp.Or(c.MaxBackoff, 5*time.Minute)
 	c.MergeWindow = cmp.Or(c.MergeWindow, 250*time.Millisecond)
+	c.StallTimeout = cmp.Or(c.StallTimeout, 2*time.Minute)
 	if c.Owner == "" {
 		host, _ := os.Hostname()
 		c.Owner = fmt.Sprintf("%s-%d-%s", cmp.Or(host, "worker"), os.Getpid(), uuid.NewString()[:8])
@@ -100,7 +121,7 @@ func (c Config) validate() error {
 	}{
 		{"write window", c.WriteWindow}, {"job deadline", c.JobDeadline}, {"drain timeout", c.DrainTimeout},
 		{"lease ttl", c.LeaseTTL}, {"discover interval", c.DiscoverInterval}, {"max backoff", c.MaxBackoff},
-		{"merge window", c.MergeWindow},
+		{"merge window", c.MergeWindow}, {"stall timeout", c.StallTimeout},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -136,6 +157,9 @@ type Graph interface {
 // Store is the part of *jobs.Store the worker uses.
 type Store interface {
 	TenantConsumer(ctx context.Context, tenant string) (jetstream.Consumer, error)
+	CheckTenantConsumer(ctx context.Context, tenant string) error
+	RecreateTenantConsumer(ctx context.Context, tenant string) (jetstream.Consumer, string, error)
+	ProbeWrite(ctx context.Context) error
 	PendingTenants(ctx context.Context) (map[string]uint64, error)
 	Outcome(ctx context.Context, key string) (jobs.Outcome, bool, error)
 	PutOutcome(ctx context.Context, key string, o jobs.Outcome) error
@@ -163,6 +187,8 @@ type Metrics interface {
 	Redelivered(tenant string)
 	Panic()
 	ObserveJobDuration(tenant string, d time.Duration)
+	StoreError(operation string)
+	SetStoreHealthy(healthy bool)
 }
 
 type noMetrics struct{}
@@ -179,6 +205,8 @@ func (noMetrics) DeadLettered()                            {}
 func (noMetrics) Redelivered(string)                       {}
 func (noMetrics) Panic()                                   {}
 func (noMetrics) ObserveJobDuration(string, time.Duration) {}
+func (noMetrics) StoreError(string)                        {}
+func (noMetrics) SetStoreHealthy(bool)                     {}
 
 // ErrRunning is returned by [Worker.Run] when the worker already runs.
 var ErrRunning = errors.New("worker: already running")
@@ -222,11 +250,12 @@ type Worker struct {
 	log   *slog.Logger
 	m     Metrics
 
-	health *health // the last transient failure of each tenant
-
-	sem  chan struct{} // Graph requests in flight, all tenants
-	seq  atomic.Uint64 // lease owner suffixes
-	logT *rate.Limiter // repeated infrastructure errors are logged at most this often
+	health      *health       // store requests failing without success
+	sem         chan struct{} // Graph requests in flight, all tenants
+	seq         atomic.Uint64 // lease owner suffixes
+	busy        atomic.Int64  // jobs being handled
+	logT        *rate.Limiter // repeated infrastructure errors are logged at most this often
+	graphHealth *graphHealth  // the last transient failure of each tenant
 
 	mu         sync.Mutex
 	tenants    map[string]*tenant
@@ -246,18 +275,21 @@ func New(store Store, g Graph, cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h := newHealth()
+	gh := newGraphHealth()
+	h := newHealth(cfg.StallTimeout, cfg.Metrics)
+	cfg.Metrics.SetStoreHealthy(true)
 	return &Worker{
-		store:      store,
-		graph:      observedGraph{g: g, h: h},
-		health:     h,
-		cfg:        cfg,
-		log:        cfg.Logger,
-		m:          cfg.Metrics,
-		sem:        make(chan struct{}, cfg.Concurrency),
-		logT:       rate.NewLimiter(rate.Every(5*time.Second), 3),
-		tenants:    make(map[string]*tenant),
-		mergeKinds: make(map[string]bool),
+		store:       observed{Store: store, h: h},
+		graph:       observedGraph{g: g, h: gh},
+		graphHealth: gh,
+		cfg:         cfg,
+		log:         cfg.Logger,
+		m:           cfg.Metrics,
+		health:      h,
+		sem:         make(chan struct{}, cfg.Concurrency),
+		logT:        rate.NewLimiter(rate.Every(5*time.Second), 3),
+		tenants:     make(map[string]*tenant),
+		mergeKinds:  make(map[string]bool),
 	}, nil
 }
 
@@ -267,7 +299,9 @@ func New(store Store, g Graph, cfg Config) (*Worker, error) {
 // (their jobs are handed back too; an intent makes the next delivery
 // reconcile). Results are recorded with a context that survives the
 // cancellation. Run returns nil after every goroutine it started has
-// stopped; [Worker.Abort] makes it stop at once.
+// stopped; [Worker.Abort] makes it stop at once. With Config.StopOnStall
+// it also stops by itself, at once, when the store stalls, and then
+// returns the [*StallError].
 func (w *Worker) Run(ctx context.Context) error {
 	soft, cancelSoft := context.WithCancel(ctx)
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -292,7 +326,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		slog.Int("write_limit", w.cfg.WriteLimit), slog.Duration("write_window", w.cfg.WriteWindow))
 
 	rc := &runCtx{soft: soft, hard: hard}
-	w.discoverLoop(rc)
+	stall := w.discoverLoop(rc)
+	if stall != nil {
+		cancelSoft()
+		cancelHard()
+		if w.cfg.OnStall != nil {
+			w.cfg.OnStall(stall)
+		}
+	}
 
 	// Drain: runners stop fetching (soft is done); handlers waiting for a
 	// gate, a token or a lease hand their jobs back; writes in flight get
@@ -311,6 +352,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	w.log.Info("worker stopped", slog.String("owner", w.cfg.Owner))
+	if stall != nil {
+		return stall
+	}
 	return nil
 }
 
@@ -333,16 +377,24 @@ type runCtx struct {
 	soft, hard context.Context
 }
 
-// discoverLoop starts a runner for every tenant with waiting jobs, every
-// DiscoverInterval, until rc.soft is done.
-func (w *Worker) discoverLoop(rc *runCtx) {
+// discoverLoop starts a runner for every tenant with waiting jobs, and
+// watches the store's health, every DiscoverInterval, until rc.soft is
+// done (nil) or, with StopOnStall, the store stalls (the *StallError).
+func (w *Worker) discoverLoop(rc *runCtx) *StallError {
 	ticker := time.NewTicker(w.cfg.DiscoverInterval)
 	defer ticker.Stop()
 	for {
 		w.discover(rc)
+		if rc.soft.Err() != nil {
+			return nil
+		}
+		w.probe(rc)
+		if st := w.watchHealth(); st != nil && w.cfg.StopOnStall {
+			return st
+		}
 		select {
 		case <-rc.soft.Done():
-			return
+			return nil
 		case <-ticker.C:
 		}
 	}

@@ -65,7 +65,15 @@ func Connect(t testing.TB, s *natsembed.Server, opts ...nats.Option) *nats.Conn 
 // returns its URL.
 func Plain(t testing.TB) string {
 	t.Helper()
-	return start(t, &server.Options{ServerName: "plain"}).ClientURL()
+	return PlainAt(t, t.TempDir()).ClientURL()
+}
+
+// PlainAt is [Plain] with its JetStream store in dir, so that a test can
+// stop it, damage its files and start it again on the same store. Its
+// Shutdown may be called before t.Cleanup's.
+func PlainAt(t testing.TB, dir string) *server.Server {
+	t.Helper()
+	return start(t, &server.Options{ServerName: "plain", StoreDir: dir})
 }
 
 // Cluster starts an n-node JetStream cluster on loopback, every node
@@ -110,11 +118,14 @@ func freePorts(t testing.TB, n int) []int {
 }
 
 // start starts a JetStream server with opts on a random loopback port and
-// a temporary store, shut down in t.Cleanup.
+// opts.StoreDir (default: a temporary one), shut down in t.Cleanup.
 func start(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.JetStream, opts.StoreDir, opts.NoSigs = true, t.TempDir(), true
+	opts.JetStream, opts.NoSigs = true, true
+	if opts.StoreDir == "" {
+		opts.StoreDir = t.TempDir()
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats-server %s: %v", opts.ServerName, err)
