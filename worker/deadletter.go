@@ -3,13 +3,11 @@ package worker
 import (
 	"context"
 	"log/slog"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // deadLetter terminates a message that is not a valid job, after copying
 // it to the dead-letter stream.
-func (w *Worker) deadLetter(rc *runCtx, msg jetstream.Msg, cause error) {
+func (w *Worker) deadLetter(rc *runCtx, msg message, cause error) {
 	reason := cause.Error()
 	if len(reason) > 200 {
 		reason = reason[:200]

@@ -9,8 +9,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
 )
@@ -21,7 +19,7 @@ type handling struct {
 	r    *runner
 	t    *tenant
 	rc   *runCtx
-	msg  jetstream.Msg
+	msg  message
 	job  jobs.Job
 	kind *graph.Kind
 	log  *slog.Logger
@@ -49,7 +47,7 @@ type handling struct {
 
 // handle processes one message and settles it (Ack, NakWithDelay or Term)
 // exactly once. A panic is one failed attempt.
-func (w *Worker) handle(rc *runCtx, r *runner, msg jetstream.Msg, ackWait time.Duration) {
+func (w *Worker) handle(rc *runCtx, r *runner, msg message, ackWait time.Duration) {
 	w.m.InFlight(1)
 	defer w.m.InFlight(-1)
 	stopKeep := keepAlive(msg, ackWait)

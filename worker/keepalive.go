@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // keepAlive tells JetStream every third of AckWait that the message is
 // still being worked on, until stop is called: long waits (a Retry-After,
 // a policy lock) never let AckWait expire.
-func keepAlive(msg jetstream.Msg, ackWait time.Duration) (stop func()) {
+func keepAlive(msg message, ackWait time.Duration) (stop func()) {
 	every := max(ackWait/3, 50*time.Millisecond)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup

@@ -5,12 +5,11 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
-// observed wraps a Store so that every call is recorded in h.
+// observed wraps the store so that every call is recorded in h.
 type observed struct {
-	Store
+	store
 	h *health
 }
 
@@ -23,9 +22,9 @@ func (h *health) do(c call, fn func() error) error {
 }
 
 // TenantConsumer records opening the tenant's consumer.
-func (s observed) TenantConsumer(ctx context.Context, tenant string) (c jetstream.Consumer, err error) {
+func (s observed) TenantConsumer(ctx context.Context, tenant string) (c consumer, err error) {
 	err = s.h.do(call{opConsumer, streakConsumer, tenant}, func() error {
-		c, err = s.Store.TenantConsumer(ctx, tenant)
+		c, err = s.store.TenantConsumer(ctx, tenant)
 		return err
 	})
 	return c, err
@@ -34,14 +33,14 @@ func (s observed) TenantConsumer(ctx context.Context, tenant string) (c jetstrea
 // CheckTenantConsumer records checking the tenant's consumer.
 func (s observed) CheckTenantConsumer(ctx context.Context, tenant string) error {
 	return s.h.do(call{opConsumerCheck, streakConsumerCheck, tenant}, func() error {
-		return s.Store.CheckTenantConsumer(ctx, tenant)
+		return s.store.CheckTenantConsumer(ctx, tenant)
 	})
 }
 
 // RecreateTenantConsumer records opening the tenant's consumer.
-func (s observed) RecreateTenantConsumer(ctx context.Context, tenant string) (c jetstream.Consumer, movedTo string, err error) {
+func (s observed) RecreateTenantConsumer(ctx context.Context, tenant string) (c consumer, movedTo string, err error) {
 	err = s.h.do(call{opConsumer, streakConsumer, tenant}, func() error {
-		c, movedTo, err = s.Store.RecreateTenantConsumer(ctx, tenant)
+		c, movedTo, err = s.store.RecreateTenantConsumer(ctx, tenant)
 		return err
 	})
 	return c, movedTo, err
@@ -50,7 +49,7 @@ func (s observed) RecreateTenantConsumer(ctx context.Context, tenant string) (c 
 // PendingTenants records finding the tenants with jobs.
 func (s observed) PendingTenants(ctx context.Context) (p map[string]uint64, err error) {
 	err = s.h.do(call{opDiscover, streakDiscover, ""}, func() error {
-		p, err = s.Store.PendingTenants(ctx)
+		p, err = s.store.PendingTenants(ctx)
 		return err
 	})
 	return p, err
@@ -59,7 +58,7 @@ func (s observed) PendingTenants(ctx context.Context) (p map[string]uint64, err 
 // Outcome records a read.
 func (s observed) Outcome(ctx context.Context, key string) (o jobs.Outcome, ok bool, err error) {
 	err = s.h.do(call{opOutcome, streakRead, ""}, func() error {
-		o, ok, err = s.Store.Outcome(ctx, key)
+		o, ok, err = s.store.Outcome(ctx, key)
 		return err
 	})
 	return o, ok, err
@@ -67,13 +66,13 @@ func (s observed) Outcome(ctx context.Context, key string) (o jobs.Outcome, ok b
 
 // PutOutcome records a write.
 func (s observed) PutOutcome(ctx context.Context, key string, o jobs.Outcome) error {
-	return s.h.do(call{opOutcome, streakWrite, ""}, func() error { return s.Store.PutOutcome(ctx, key, o) })
+	return s.h.do(call{opOutcome, streakWrite, ""}, func() error { return s.store.PutOutcome(ctx, key, o) })
 }
 
 // Intent records a read.
 func (s observed) Intent(ctx context.Context, key string) (in jobs.Intent, ok bool, err error) {
 	err = s.h.do(call{opIntent, streakRead, ""}, func() error {
-		in, ok, err = s.Store.Intent(ctx, key)
+		in, ok, err = s.store.Intent(ctx, key)
 		return err
 	})
 	return in, ok, err
@@ -81,18 +80,13 @@ func (s observed) Intent(ctx context.Context, key string) (in jobs.Intent, ok bo
 
 // PutIntent records a write.
 func (s observed) PutIntent(ctx context.Context, key string, in jobs.Intent) error {
-	return s.h.do(call{opIntent, streakWrite, ""}, func() error { return s.Store.PutIntent(ctx, key, in) })
-}
-
-// DeleteIntent records a write.
-func (s observed) DeleteIntent(ctx context.Context, key string) error {
-	return s.h.do(call{opIntent, streakWrite, ""}, func() error { return s.Store.DeleteIntent(ctx, key) })
+	return s.h.do(call{opIntent, streakWrite, ""}, func() error { return s.store.PutIntent(ctx, key, in) })
 }
 
 // Acquire records a write.
 func (s observed) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (l *jobs.Lease, err error) {
 	err = s.h.do(call{opLease, streakWrite, ""}, func() error {
-		l, err = s.Store.Acquire(ctx, name, owner, ttl)
+		l, err = s.store.Acquire(ctx, name, owner, ttl)
 		return err
 	})
 	return l, err
@@ -101,7 +95,7 @@ func (s observed) Acquire(ctx context.Context, name, owner string, ttl time.Dura
 // AcquireWait records a write, except when the wait itself ended (its
 // context): waiting long for a busy policy is not a store failure.
 func (s observed) AcquireWait(ctx context.Context, name, owner string, ttl, poll time.Duration) (*jobs.Lease, error) {
-	l, err := s.Store.AcquireWait(ctx, name, owner, ttl, poll)
+	l, err := s.store.AcquireWait(ctx, name, owner, ttl, poll)
 	if err == nil || ctx.Err() == nil {
 		// Not since the call: it may have waited long for a busy lock.
 		s.h.record(call{opLease, streakWrite, ""}, time.Now(), err)
@@ -111,15 +105,15 @@ func (s observed) AcquireWait(ctx context.Context, name, owner string, ttl, poll
 
 // PutResult records a write.
 func (s observed) PutResult(ctx context.Context, r jobs.Result) error {
-	return s.h.do(call{opResult, streakWrite, ""}, func() error { return s.Store.PutResult(ctx, r) })
+	return s.h.do(call{opResult, streakWrite, ""}, func() error { return s.store.PutResult(ctx, r) })
 }
 
 // ProbeWrite records a write.
 func (s observed) ProbeWrite(ctx context.Context) error {
-	return s.h.do(call{opProbe, streakWrite, ""}, func() error { return s.Store.ProbeWrite(ctx) })
+	return s.h.do(call{opProbe, streakWrite, ""}, func() error { return s.store.ProbeWrite(ctx) })
 }
 
 // DeadLetter records a write.
-func (s observed) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error {
-	return s.h.do(call{opDeadLetter, streakWrite, ""}, func() error { return s.Store.DeadLetter(ctx, msg, reason) })
+func (s observed) DeadLetter(ctx context.Context, msg message, reason string) error {
+	return s.h.do(call{opDeadLetter, streakWrite, ""}, func() error { return s.store.DeadLetter(ctx, msg, reason) })
 }

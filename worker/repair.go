@@ -7,14 +7,13 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // check compares the consumer with the stream (jobs.CheckTenantConsumer).
 // Damage found by two checks in a row (one can be a race with an
 // acknowledgement) gets the consumer recreated; check returns the new
 // consumer, or nil when it kept the old one.
-func (r *runner) check(rc *runCtx, log *slog.Logger) jetstream.Consumer {
+func (r *runner) check(rc *runCtx, log *slog.Logger) consumer {
 	t := r.t
 	ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
 	err := r.w.store.CheckTenantConsumer(ctx, t.name)
@@ -44,7 +43,7 @@ func (r *runner) check(rc *runCtx, log *slog.Logger) jetstream.Consumer {
 // new consumer delivers them again. It repairs a tenant at most once per
 // StallTimeout: a consumer damaged again so soon is not recreated in a
 // loop but left failing, for the stall detection to report.
-func (r *runner) repair(rc *runCtx, log *slog.Logger, cause error) jetstream.Consumer {
+func (r *runner) repair(rc *runCtx, log *slog.Logger, cause error) consumer {
 	t := r.t
 	t.mu.Lock()
 	allowed := t.repaired.IsZero() || time.Since(t.repaired) >= r.w.cfg.StallTimeout

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // runner pulls one tenant's jobs: it holds at most TenantConcurrency
@@ -45,7 +44,7 @@ func (r *runner) idleTimeout() time.Duration {
 func (r *runner) run(rc *runCtx) {
 	w, t := r.w, r.t
 	log := w.log.With(slog.String("tenant", t.name))
-	var cons jetstream.Consumer
+	var cons consumer
 	for attempt := 1; cons == nil; attempt++ {
 		ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
 		c, err := w.store.TenantConsumer(ctx, t.name)
@@ -67,7 +66,7 @@ func (r *runner) run(rc *runCtx) {
 			return
 		}
 	}
-	ackWait := consumerAckWait(cons)
+	ackWait := cons.AckWait()
 	log.Debug("tenant runner started", slog.Duration("ack_wait", ackWait))
 
 	lastWork := time.Now()
@@ -96,7 +95,7 @@ func (r *runner) run(rc *runCtx) {
 			return
 		}
 		fetched := time.Now()
-		batch, err := cons.Fetch(free, jetstream.FetchMaxWait(fetchWait))
+		batch, err := cons.Fetch(free, fetchWait)
 		if err != nil {
 			failures++
 			w.health.record(call{opFetch, streakFetch, t.name}, fetched, err)
@@ -129,7 +128,7 @@ func (r *runner) run(rc *runCtx) {
 				w.handle(rc, r, msg, ackWait)
 			}()
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		if err := batch.Err(); err != nil {
 			failures++
 			w.health.record(call{opFetch, streakFetch, t.name}, fetched, err)
 			w.logInfra("fetch "+t.name, err)
@@ -148,18 +147,10 @@ func (r *runner) run(rc *runCtx) {
 		// make sure the consumer's state still matches the stream.
 		if idle++; held == 0 && idle%2 == 0 {
 			if c := r.check(rc, log); c != nil {
-				cons, ackWait, lastWork = c, consumerAckWait(c), time.Now()
+				cons, ackWait, lastWork = c, c.AckWait(), time.Now()
 			}
 		}
 	}
-}
-
-// consumerAckWait is the consumer's AckWait (30 s if unknown).
-func consumerAckWait(c jetstream.Consumer) time.Duration {
-	if info := c.CachedInfo(); info != nil && info.Config.AckWait > 0 {
-		return info.Config.AckWait
-	}
-	return 30 * time.Second
 }
 
 // sleepCtx waits d or until ctx is done; it reports whether d passed.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulkassign/bulkassign/jobs"
 	"golang.org/x/time/rate"
 )
 
@@ -18,7 +19,7 @@ var ErrRunning = errors.New("worker: already running")
 // Worker consumes jobs and writes them to Graph. Create one with [New]; it
 // runs once ([Worker.Run]).
 type Worker struct {
-	store Store
+	store store // the job store's roles, observed by health
 	graph Graph
 	cfg   Config
 	log   *slog.Logger
@@ -41,7 +42,7 @@ type Worker struct {
 }
 
 // New returns a Worker reading jobs from store and writing through g.
-func New(store Store, g Graph, cfg Config) (*Worker, error) {
+func New(store *jobs.Store, g Graph, cfg Config) (*Worker, error) {
 	if store == nil || g == nil {
 		return nil, errors.New("worker: nil store or graph")
 	}
@@ -53,7 +54,7 @@ func New(store Store, g Graph, cfg Config) (*Worker, error) {
 	h := newHealth(cfg.StallTimeout, cfg.Metrics)
 	cfg.Metrics.SetStoreHealthy(true)
 	return &Worker{
-		store:       observed{Store: store, h: h},
+		store:       observed{store: jobStore{store}, h: h},
 		graph:       observedGraph{g: g, h: gh},
 		graphHealth: gh,
 		cfg:         cfg,
