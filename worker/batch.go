@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // batch is the merge jobs of one policy that one runner holds, whatever
@@ -76,11 +78,11 @@ func (r *runner) lead(b *batch, h *handling) {
 		if p := recover(); p != nil {
 			h.w.m.Panic()
 			h.log.Error("panic while merging a policy", slog.Any("panic", p))
-			v := verdict{kind: vRetry, code: CodePanic, message: fmt.Sprintf("panic: %v", p), label: "panic",
+			v := verdict{kind: vRetry, code: CodePanic, message: fmt.Sprintf("panic: %v", p), label: label.Panic,
 				delay: backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64())}
 			m.deliverRest(v)
 		}
-		m.deliverRest(handBack(handBackDelay, "handed_back")) // safety net
+		m.deliverRest(handBack(handBackDelay, label.HandedBack)) // safety net
 	}()
 	m.run()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // classify maps a failed Graph call (or wait) to a verdict, with its side
@@ -22,7 +23,7 @@ func (h *handling) classify(err error, wrote bool) verdict {
 		return v
 	}
 	if h.ctx.Err() != nil {
-		return handBack(handBackDelay, "handed_back")
+		return handBack(handBackDelay, label.HandedBack)
 	}
 	var ge *graph.Error
 	isGraph := errors.As(err, &ge)
@@ -31,7 +32,7 @@ func (h *handling) classify(err error, wrote bool) verdict {
 	}
 	switch {
 	case errors.Is(err, graph.ErrThrottled) && isGraph:
-		v := verdict{kind: vRetry, delay: h.t.throttled(ge), label: "throttled"}
+		v := verdict{kind: vRetry, delay: h.t.throttled(ge), label: label.Throttled}
 		v.setError(err)
 		return v
 	case errors.Is(err, graph.ErrUnauthorized), errors.Is(err, graph.ErrForbidden):
@@ -47,18 +48,18 @@ func (h *handling) classify(err error, wrote bool) verdict {
 		if isGraph && ge.HasRetryAfter {
 			delay = max(delay, ge.RetryAfter)
 		}
-		label := "transient"
+		outcome := label.Transient
 		if errors.Is(err, graph.ErrAmbiguous) {
-			label = "ambiguous"
+			outcome = label.Ambiguous
 		}
-		v := verdict{kind: vRetry, delay: delay, label: label}
+		v := verdict{kind: vRetry, delay: delay, label: outcome}
 		v.setError(err)
 		return v
 	case isGraph:
-		return failed(err, "failed")
+		return failed(err, label.Failed)
 	}
 	// Not a Graph error: unexpected; retry later.
-	v := verdict{kind: vRetry, delay: backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64()), label: "error"}
+	v := verdict{kind: vRetry, delay: backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64()), label: label.Error}
 	v.setError(err)
 	return v
 }
@@ -70,7 +71,7 @@ func (h *handling) waitVerdict(err error) (verdict, bool) {
 		return h.deadlineFailure(), true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		if h.wait.Err() != nil {
-			return handBack(handBackDelay, "handed_back"), true
+			return handBack(handBackDelay, label.HandedBack), true
 		}
 	}
 	return verdict{}, false
@@ -81,7 +82,7 @@ func (h *handling) waitFailed(err error) verdict {
 	if v, ok := h.waitVerdict(err); ok {
 		return v
 	}
-	return handBack(handBackDelay, "handed_back")
+	return handBack(handBackDelay, label.HandedBack)
 }
 
 // infra is the verdict for a NATS failure: hand the job back (it is not an
@@ -90,20 +91,20 @@ func (h *handling) infra(what string, err error) verdict {
 	if h.ctx.Err() == nil {
 		h.w.logInfra(what, err)
 	}
-	return handBack(backoff(h.delivered, handBackDelay, 30*time.Second, rand.Float64()), "handed_back")
+	return handBack(backoff(h.delivered, handBackDelay, 30*time.Second, rand.Float64()), label.HandedBack)
 }
 
 // blockedVerdict fails the row because its tenant is blocked.
 func (h *handling) blockedVerdict(bl block) verdict {
 	return verdict{kind: vDone, status: jobs.StatusFailed, httpStatus: bl.status, code: bl.code,
-		message: bl.message, requestID: bl.reqID, label: "blocked"}
+		message: bl.message, requestID: bl.reqID, label: label.Blocked}
 }
 
 // deadlineFailure fails the job at its deadline with the last error
 // recorded for it.
 func (h *handling) deadlineFailure() verdict {
 	in := h.intent
-	v := verdict{kind: vDone, status: jobs.StatusFailed, label: "deadline",
+	v := verdict{kind: vDone, status: jobs.StatusFailed, label: label.Deadline,
 		httpStatus: in.LastHTTPStatus, code: in.LastCode, requestID: in.LastRequestID}
 	v.code = strings.TrimSpace(v.code)
 	if v.code == "" {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // strategy is the write strategy for kind k: its default, or merge once a
@@ -85,7 +86,7 @@ func (h *handling) create() verdict {
 		}
 		return h.retryLater(201, "create succeeded but Graph does not list the target")
 	case h.ctx.Err() != nil:
-		return handBack(handBackDelay, "handed_back") // the intent stays unsettled
+		return handBack(handBackDelay, label.HandedBack) // the intent stays unsettled
 	case errors.Is(err, graph.ErrAmbiguous):
 		h.log.Info("ambiguous create: reconciling", slog.Any("error", err))
 		have, found, lerr := h.reconcile()
@@ -118,7 +119,7 @@ func (h *handling) create() verdict {
 		if k.CanMerge() {
 			return h.merge()
 		}
-		return failed(err, "failed")
+		return failed(err, label.Failed)
 	}
 	return h.classify(err, true)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // handling is one delivery of one job.
@@ -101,7 +102,7 @@ func (h *handling) safeProcess(cancel context.CancelFunc) (v verdict) {
 		if p := recover(); p != nil {
 			h.w.m.Panic()
 			h.log.Error("panic while handling a job", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-			v = verdict{kind: vRetry, code: CodePanic, message: fmt.Sprintf("panic: %v", p), label: "panic",
+			v = verdict{kind: vRetry, code: CodePanic, message: fmt.Sprintf("panic: %v", p), label: label.Panic,
 				delay: backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64())}
 		}
 	}()
@@ -112,12 +113,12 @@ func (h *handling) safeProcess(cancel context.CancelFunc) (v verdict) {
 func (h *handling) process(cancel context.CancelFunc) verdict {
 	w, job := h.w, h.job
 	if h.rc.soft.Err() != nil {
-		return handBack(handBackDelay, "handed_back")
+		return handBack(handBackDelay, label.HandedBack)
 	}
 	// 1. One worker at a time owns the key.
 	lease, err := w.store.Acquire(h.ctx, "key/"+job.Key, h.owner, h.keyTTL)
 	if errors.Is(err, jobs.ErrHeld) {
-		return handBack(heldDelay+time.Duration(rand.Int64N(int64(heldDelay))), "held")
+		return handBack(heldDelay+time.Duration(rand.Int64N(int64(heldDelay))), label.Held)
 	}
 	if err != nil {
 		return h.infra("acquire key lease", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // recordCtx is the context of final writes: it survives Run's
@@ -36,7 +37,7 @@ func (h *handling) finish(v verdict) {
 			o := jobs.Outcome{Status: v.status, AssignmentID: v.assignmentID, ImportID: job.ImportID, Row: job.Row, At: now}
 			if err := w.store.PutOutcome(ctx, job.Key, o); err != nil {
 				w.logInfra("put outcome", err)
-				h.nak(handBackDelay, "handed_back")
+				h.nak(handBackDelay, label.HandedBack)
 				return
 			}
 		}
@@ -48,7 +49,7 @@ func (h *handling) finish(v verdict) {
 		}
 		if err := w.store.PutResult(ctx, r); err != nil {
 			w.logInfra("put result", err)
-			h.nak(handBackDelay, "handed_back")
+			h.nak(handBackDelay, label.HandedBack)
 			return
 		}
 		if err := msg.Ack(); err != nil {
@@ -61,7 +62,7 @@ func (h *handling) finish(v verdict) {
 		if err := h.putIntent(!h.inDoubt, &v); err != nil {
 			w.logInfra("write intent", err)
 		}
-		h.log.Debug("job will be retried", slog.String("outcome", v.label), slog.Duration("delay", v.delay),
+		h.log.Debug("job will be retried", slog.String("outcome", string(v.label)), slog.Duration("delay", v.delay),
 			slog.Int("attempt", h.attempt), slog.String("error", v.message))
 		h.nak(v.delay, v.label)
 	case vHandBack:
@@ -71,9 +72,9 @@ func (h *handling) finish(v verdict) {
 
 // nak hands the message back with a delay: never a plain Nak, which
 // redelivers at once.
-func (h *handling) nak(d time.Duration, label string) {
+func (h *handling) nak(d time.Duration, outcome label.Outcome) {
 	if err := h.msg.NakWithDelay(max(d, minBackoff)); err != nil {
 		h.w.logInfra("nak", err)
 	}
-	h.w.m.JobAttempt(h.t.name, label)
+	h.w.m.JobAttempt(h.t.name, outcome)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // ErrStalled is matched (errors.Is) by every [*StallError].
@@ -43,20 +44,6 @@ func (e *StallError) Unwrap() error { return e.Err }
 // Is matches [ErrStalled].
 func (e *StallError) Is(target error) bool { return target == ErrStalled }
 
-// Store operations, as the metrics (operation label) name them.
-const (
-	opDiscover      = "discover"
-	opConsumer      = "consumer"
-	opConsumerCheck = "consumer_check"
-	opFetch         = "fetch"
-	opLease         = "lease"
-	opOutcome       = "outcome"
-	opIntent        = "intent"
-	opResult        = "result"
-	opDeadLetter    = "dead_letter"
-	opProbe         = "probe"
-)
-
 // Failure streaks: the kinds of store request health tracks. Writes share
 // one streak: any write that succeeds shows the store takes writes, and
 // together they fail often enough to tell a stall from a lone failure
@@ -83,7 +70,10 @@ var streakWhat = map[string]string{
 
 // call is one store request as health sees it: op for the metrics, the
 // streak it counts in, and the tenant of a per-tenant streak.
-type call struct{ op, streak, tenant string }
+type call struct {
+	op             label.StoreOp
+	streak, tenant string
+}
 
 // health tracks failure streaks: per kind of store request (see the
 // streak constants), since when it has failed without a success. The

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // merge is the merge strategy: join (or open) the policy's batch and wait
@@ -18,7 +19,7 @@ import (
 // it waits.
 func (h *handling) merge() verdict {
 	if !h.kind.CanMerge() {
-		return failed(fmt.Errorf("kind %s has no /assign action taking assignments", h.kind.Name), "failed")
+		return failed(fmt.Errorf("kind %s has no /assign action taking assignments", h.kind.Name), label.Failed)
 	}
 	it := &mergeItem{h: h, res: make(chan verdict, 1)}
 	b, leader := h.r.join(it)
@@ -71,7 +72,7 @@ func (m *mergeRun) run() {
 	w, t, k := h.w, h.t, h.kind
 	job := h.job
 	if h.wait.Err() != nil {
-		m.deliverRest(handBack(handBackDelay, "handed_back"))
+		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
 	lease, err := w.store.AcquireWait(h.wait, policyLockName(job.Tenant, k, job.PolicyID), h.owner, w.cfg.LeaseTTL, policyLockPoll)
@@ -79,7 +80,7 @@ func (m *mergeRun) run() {
 		if h.wait.Err() == nil {
 			w.logInfra("acquire policy lock", err)
 		}
-		m.deliverRest(handBack(handBackDelay, "handed_back"))
+		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
@@ -100,7 +101,7 @@ func (m *mergeRun) run() {
 	var pending []*mergeItem
 	for _, it := range m.items {
 		if it.h.ctx.Err() != nil {
-			m.deliver(it, handBack(handBackDelay, "handed_back")) // lost its key
+			m.deliver(it, handBack(handBackDelay, label.HandedBack)) // lost its key
 			continue
 		}
 		have, found := findDirect(cur, it.h.job.Assignment())
@@ -131,13 +132,13 @@ func (m *mergeRun) run() {
 	}
 
 	if err := t.admit(h.wait, time.Time{}); err != nil {
-		m.deliverRest(handBack(handBackDelay, "handed_back"))
+		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
 	for _, it := range adds {
 		if err := it.h.putIntent(false, nil); err != nil {
 			w.logInfra("write intent", err)
-			m.deliverRest(handBack(handBackDelay, "handed_back"))
+			m.deliverRest(handBack(handBackDelay, label.HandedBack))
 			return
 		}
 	}
@@ -181,7 +182,7 @@ func (m *mergeRun) run() {
 			m.deliver(it, it.h.retryLater(status, "assign succeeded but Graph's set lacks the target"))
 		}
 	case ctx.Err() != nil:
-		m.deliverRest(handBack(handBackDelay, "handed_back")) // intents stay unsettled
+		m.deliverRest(handBack(handBackDelay, label.HandedBack)) // intents stay unsettled
 	case errors.Is(err, graph.ErrAmbiguous):
 		h.log.Info("ambiguous assign: reconciling the whole set", slog.Any("error", err))
 		fresh, lerr := m.list(ctx)

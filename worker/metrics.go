@@ -2,13 +2,15 @@ package worker
 
 import (
 	"time"
+
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // Metrics is the part of *metrics.Metrics the worker calls. A nil Metrics
 // in Config records nothing.
 type Metrics interface {
 	RowFinished(tenant, kind, status string)
-	JobAttempt(tenant, outcome string)
+	JobAttempt(tenant string, outcome label.Outcome)
 	Throttled(tenant string, retryAfter time.Duration, hadHeader bool)
 	SetTenantRate(tenant string, perSecond float64)
 	SetTenantPaused(tenant string, paused bool)
@@ -19,14 +21,14 @@ type Metrics interface {
 	Redelivered(tenant string)
 	Panic()
 	ObserveJobDuration(tenant string, d time.Duration)
-	StoreError(operation string)
+	StoreError(operation label.StoreOp)
 	SetStoreHealthy(healthy bool)
 }
 
 type noMetrics struct{}
 
 func (noMetrics) RowFinished(string, string, string)       {}
-func (noMetrics) JobAttempt(string, string)                {}
+func (noMetrics) JobAttempt(string, label.Outcome)         {}
 func (noMetrics) Throttled(string, time.Duration, bool)    {}
 func (noMetrics) SetTenantRate(string, float64)            {}
 func (noMetrics) SetTenantPaused(string, bool)             {}
@@ -37,5 +39,5 @@ func (noMetrics) DeadLettered()                            {}
 func (noMetrics) Redelivered(string)                       {}
 func (noMetrics) Panic()                                   {}
 func (noMetrics) ObserveJobDuration(string, time.Duration) {}
-func (noMetrics) StoreError(string)                        {}
+func (noMetrics) StoreError(label.StoreOp)                 {}
 func (noMetrics) SetStoreHealthy(bool)                     {}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // observed wraps the store so that every call is recorded in h.
@@ -23,7 +24,7 @@ func (h *health) do(c call, fn func() error) error {
 
 // TenantConsumer records opening the tenant's consumer.
 func (s observed) TenantConsumer(ctx context.Context, tenant string) (c consumer, err error) {
-	err = s.h.do(call{opConsumer, streakConsumer, tenant}, func() error {
+	err = s.h.do(call{label.OpConsumer, streakConsumer, tenant}, func() error {
 		c, err = s.store.TenantConsumer(ctx, tenant)
 		return err
 	})
@@ -32,14 +33,14 @@ func (s observed) TenantConsumer(ctx context.Context, tenant string) (c consumer
 
 // CheckTenantConsumer records checking the tenant's consumer.
 func (s observed) CheckTenantConsumer(ctx context.Context, tenant string) error {
-	return s.h.do(call{opConsumerCheck, streakConsumerCheck, tenant}, func() error {
+	return s.h.do(call{label.OpConsumerCheck, streakConsumerCheck, tenant}, func() error {
 		return s.store.CheckTenantConsumer(ctx, tenant)
 	})
 }
 
 // RecreateTenantConsumer records opening the tenant's consumer.
 func (s observed) RecreateTenantConsumer(ctx context.Context, tenant string) (c consumer, movedTo string, err error) {
-	err = s.h.do(call{opConsumer, streakConsumer, tenant}, func() error {
+	err = s.h.do(call{label.OpConsumer, streakConsumer, tenant}, func() error {
 		c, movedTo, err = s.store.RecreateTenantConsumer(ctx, tenant)
 		return err
 	})
@@ -48,7 +49,7 @@ func (s observed) RecreateTenantConsumer(ctx context.Context, tenant string) (c 
 
 // PendingTenants records finding the tenants with jobs.
 func (s observed) PendingTenants(ctx context.Context) (p map[string]uint64, err error) {
-	err = s.h.do(call{opDiscover, streakDiscover, ""}, func() error {
+	err = s.h.do(call{label.OpDiscover, streakDiscover, ""}, func() error {
 		p, err = s.store.PendingTenants(ctx)
 		return err
 	})
@@ -57,7 +58,7 @@ func (s observed) PendingTenants(ctx context.Context) (p map[string]uint64, err 
 
 // Outcome records a read.
 func (s observed) Outcome(ctx context.Context, key string) (o jobs.Outcome, ok bool, err error) {
-	err = s.h.do(call{opOutcome, streakRead, ""}, func() error {
+	err = s.h.do(call{label.OpOutcome, streakRead, ""}, func() error {
 		o, ok, err = s.store.Outcome(ctx, key)
 		return err
 	})
@@ -66,12 +67,12 @@ func (s observed) Outcome(ctx context.Context, key string) (o jobs.Outcome, ok b
 
 // PutOutcome records a write.
 func (s observed) PutOutcome(ctx context.Context, key string, o jobs.Outcome) error {
-	return s.h.do(call{opOutcome, streakWrite, ""}, func() error { return s.store.PutOutcome(ctx, key, o) })
+	return s.h.do(call{label.OpOutcome, streakWrite, ""}, func() error { return s.store.PutOutcome(ctx, key, o) })
 }
 
 // Intent records a read.
 func (s observed) Intent(ctx context.Context, key string) (in jobs.Intent, ok bool, err error) {
-	err = s.h.do(call{opIntent, streakRead, ""}, func() error {
+	err = s.h.do(call{label.OpIntent, streakRead, ""}, func() error {
 		in, ok, err = s.store.Intent(ctx, key)
 		return err
 	})
@@ -80,12 +81,12 @@ func (s observed) Intent(ctx context.Context, key string) (in jobs.Intent, ok bo
 
 // PutIntent records a write.
 func (s observed) PutIntent(ctx context.Context, key string, in jobs.Intent) error {
-	return s.h.do(call{opIntent, streakWrite, ""}, func() error { return s.store.PutIntent(ctx, key, in) })
+	return s.h.do(call{label.OpIntent, streakWrite, ""}, func() error { return s.store.PutIntent(ctx, key, in) })
 }
 
 // Acquire records a write.
 func (s observed) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (l *jobs.Lease, err error) {
-	err = s.h.do(call{opLease, streakWrite, ""}, func() error {
+	err = s.h.do(call{label.OpLease, streakWrite, ""}, func() error {
 		l, err = s.store.Acquire(ctx, name, owner, ttl)
 		return err
 	})
@@ -98,22 +99,22 @@ func (s observed) AcquireWait(ctx context.Context, name, owner string, ttl, poll
 	l, err := s.store.AcquireWait(ctx, name, owner, ttl, poll)
 	if err == nil || ctx.Err() == nil {
 		// Not since the call: it may have waited long for a busy lock.
-		s.h.record(call{opLease, streakWrite, ""}, time.Now(), err)
+		s.h.record(call{label.OpLease, streakWrite, ""}, time.Now(), err)
 	}
 	return l, err
 }
 
 // PutResult records a write.
 func (s observed) PutResult(ctx context.Context, r jobs.Result) error {
-	return s.h.do(call{opResult, streakWrite, ""}, func() error { return s.store.PutResult(ctx, r) })
+	return s.h.do(call{label.OpResult, streakWrite, ""}, func() error { return s.store.PutResult(ctx, r) })
 }
 
 // ProbeWrite records a write.
 func (s observed) ProbeWrite(ctx context.Context) error {
-	return s.h.do(call{opProbe, streakWrite, ""}, func() error { return s.store.ProbeWrite(ctx) })
+	return s.h.do(call{label.OpProbe, streakWrite, ""}, func() error { return s.store.ProbeWrite(ctx) })
 }
 
 // DeadLetter records a write.
 func (s observed) DeadLetter(ctx context.Context, msg message, reason string) error {
-	return s.h.do(call{opDeadLetter, streakWrite, ""}, func() error { return s.store.DeadLetter(ctx, msg, reason) })
+	return s.h.do(call{label.OpDeadLetter, streakWrite, ""}, func() error { return s.store.DeadLetter(ctx, msg, reason) })
 }

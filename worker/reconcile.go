@@ -6,6 +6,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // reconcile lists the policy fresh (not from the cache) and looks for the
@@ -33,14 +34,14 @@ func (h *handling) judge(have graph.Assignment, found bool, same jobs.Status, ht
 		return done(same, have.ID, httpStatus), true
 	}
 	return verdict{kind: vDone, status: jobs.StatusConflict, assignmentID: have.ID, httpStatus: httpStatus,
-		message: graph.ConflictMessage(have, want), label: "conflict"}, true
+		message: graph.ConflictMessage(have, want), label: label.Conflict}, true
 }
 
 // retryLater is a failed attempt after a write Graph accepted whose
 // result it does not show: the intent stays unsettled, so the next
 // delivery looks in Graph before writing again.
 func (h *handling) retryLater(httpStatus int, message string) verdict {
-	return verdict{kind: vRetry, label: "transient", httpStatus: httpStatus, message: message,
+	return verdict{kind: vRetry, label: label.Transient, httpStatus: httpStatus, message: message,
 		delay: backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64())}
 }
 

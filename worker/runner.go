@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // runner pulls one tenant's jobs: it holds at most TenantConcurrency
@@ -98,7 +99,7 @@ func (r *runner) run(rc *runCtx) {
 		batch, err := cons.Fetch(free, fetchWait)
 		if err != nil {
 			failures++
-			w.health.record(call{opFetch, streakFetch, t.name}, fetched, err)
+			w.health.record(call{label.OpFetch, streakFetch, t.name}, fetched, err)
 			w.logInfra("fetch "+t.name, err)
 			if !sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64())) {
 				return
@@ -130,7 +131,7 @@ func (r *runner) run(rc *runCtx) {
 		}
 		if err := batch.Err(); err != nil {
 			failures++
-			w.health.record(call{opFetch, streakFetch, t.name}, fetched, err)
+			w.health.record(call{label.OpFetch, streakFetch, t.name}, fetched, err)
 			w.logInfra("fetch "+t.name, err)
 			if !sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64())) {
 				return
@@ -138,7 +139,7 @@ func (r *runner) run(rc *runCtx) {
 			continue
 		}
 		failures = 0
-		w.health.record(call{opFetch, streakFetch, t.name}, fetched, nil)
+		w.health.record(call{label.OpFetch, streakFetch, t.name}, fetched, nil)
 		if n > 0 {
 			lastWork, idle = time.Now(), 0
 			continue

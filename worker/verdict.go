@@ -6,6 +6,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // verdictKind is what happens to a message after one handling.
@@ -33,20 +34,20 @@ type verdict struct {
 	message      string
 	requestID    string
 	delay        time.Duration // vRetry, vHandBack
-	label        string        // JobAttempt outcome
+	label        label.Outcome // JobAttempt outcome
 }
 
 func done(s jobs.Status, id string, httpStatus int) verdict {
-	return verdict{kind: vDone, status: s, assignmentID: id, outcome: true, httpStatus: httpStatus, label: string(s)}
+	return verdict{kind: vDone, status: s, assignmentID: id, outcome: true, httpStatus: httpStatus, label: statusOutcome(s)}
 }
 
-func handBack(d time.Duration, label string) verdict {
-	return verdict{kind: vHandBack, delay: d, label: label}
+func handBack(d time.Duration, outcome label.Outcome) verdict {
+	return verdict{kind: vHandBack, delay: d, label: outcome}
 }
 
 // failed is a final failure carrying Graph's error details.
-func failed(err error, label string) verdict {
-	v := verdict{kind: vDone, status: jobs.StatusFailed, label: label}
+func failed(err error, outcome label.Outcome) verdict {
+	v := verdict{kind: vDone, status: jobs.StatusFailed, label: outcome}
 	v.setError(err)
 	return v
 }
@@ -66,9 +67,27 @@ func (v *verdict) setError(err error) {
 // the recorded status when this row recorded it (the crash came between
 // outcome and result), existing for another row.
 func recorded(o jobs.Outcome, row int) verdict {
-	v := verdict{kind: vDone, status: jobs.StatusExisting, assignmentID: o.AssignmentID, label: "existing"}
+	v := verdict{kind: vDone, status: jobs.StatusExisting, assignmentID: o.AssignmentID, label: label.Existing}
 	if o.Row == row {
-		v.status, v.label = o.Status, string(o.Status)
+		v.status, v.label = o.Status, statusOutcome(o.Status)
 	}
 	return v
+}
+
+// statusOutcome is the attempt outcome of a verdict that settles its row
+// with status s.
+func statusOutcome(s jobs.Status) label.Outcome {
+	switch s {
+	case jobs.StatusCreated:
+		return label.Created
+	case jobs.StatusExisting:
+		return label.Existing
+	case jobs.StatusDuplicate:
+		return label.Duplicate
+	case jobs.StatusInvalid:
+		return label.Invalid
+	case jobs.StatusConflict:
+		return label.Conflict
+	}
+	return label.Failed
 }
