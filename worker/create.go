@@ -69,6 +69,15 @@ func (h *handling) create() verdict {
 		return err
 	})
 	h.t.recordWrite(err)
+	return h.createAnswered(want, created, err)
+}
+
+// createAnswered is the verdict on Graph's answer to the create of want:
+// created only when Graph holds the target as asked; an answer that shows
+// something else, or leaves the write in doubt, is checked by listing the
+// policy.
+func (h *handling) createAnswered(want, created graph.Assignment, err error) verdict {
+	w, job, k := h.w, h.job, h.kind
 	switch {
 	case err == nil && created.Compare(want) == graph.MatchSame:
 		h.r.policySet(job, k).add(created)

@@ -42,30 +42,14 @@ func (r *runner) idleTimeout() time.Duration {
 	return max(10*r.w.cfg.DiscoverInterval, 5*time.Second)
 }
 
+// run pulls the tenant's jobs and starts a handler for each, until
+// rc.soft is done or the tenant has had no work for idleTimeout.
 func (r *runner) run(rc *runCtx) {
 	w, t := r.w, r.t
 	log := w.log.With(slog.String("tenant", t.name))
-	var cons consumer
-	for attempt := 1; cons == nil; attempt++ {
-		ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
-		c, err := w.store.TenantConsumer(ctx, t.name)
-		cancel()
-		if err == nil {
-			cons = c
-			break
-		}
-		if rc.soft.Err() != nil {
-			return
-		}
-		if errors.Is(err, jobs.ErrConsumerDamaged) {
-			if cons = r.repair(rc, log, err); cons != nil {
-				break
-			}
-		}
-		w.logInfra("tenant consumer "+t.name, err)
-		if !sleepCtx(rc.soft, backoff(attempt, 250*time.Millisecond, 5*time.Second, rand.Float64())) {
-			return
-		}
+	cons := r.open(rc, log)
+	if cons == nil {
+		return
 	}
 	ackWait := cons.AckWait()
 	log.Debug("tenant runner started", slog.Duration("ack_wait", ackWait))
@@ -99,9 +83,7 @@ func (r *runner) run(rc *runCtx) {
 		batch, err := cons.Fetch(free, fetchWait)
 		if err != nil {
 			failures++
-			w.health.record(call{label.OpFetch, streakFetch, t.name}, fetched, err)
-			w.logInfra("fetch "+t.name, err)
-			if !sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64())) {
+			if !r.fetchFailed(rc, failures, fetched, err) {
 				return
 			}
 			continue
@@ -109,31 +91,11 @@ func (r *runner) run(rc *runCtx) {
 		n := 0
 		for msg := range batch.Messages() {
 			n++
-			r.mu.Lock()
-			r.held++
-			r.mu.Unlock()
-			w.busy.Add(1)
-			w.wg.Add(1)
-			go func() {
-				defer w.wg.Done()
-				defer w.busy.Add(-1)
-				defer func() {
-					r.mu.Lock()
-					r.held--
-					r.mu.Unlock()
-					select {
-					case r.done <- struct{}{}:
-					default:
-					}
-				}()
-				w.handle(rc, r, msg, ackWait)
-			}()
+			r.start(rc, msg, ackWait)
 		}
 		if err := batch.Err(); err != nil {
 			failures++
-			w.health.record(call{label.OpFetch, streakFetch, t.name}, fetched, err)
-			w.logInfra("fetch "+t.name, err)
-			if !sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64())) {
+			if !r.fetchFailed(rc, failures, fetched, err) {
 				return
 			}
 			continue
@@ -152,6 +114,65 @@ func (r *runner) run(rc *runCtx) {
 			}
 		}
 	}
+}
+
+// open opens the tenant's consumer, retrying with backoff and recreating
+// one whose state is damaged; nil when rc.soft ended first.
+func (r *runner) open(rc *runCtx, log *slog.Logger) consumer {
+	w, t := r.w, r.t
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
+		c, err := w.store.TenantConsumer(ctx, t.name)
+		cancel()
+		if err == nil {
+			return c
+		}
+		if rc.soft.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, jobs.ErrConsumerDamaged) {
+			if c := r.repair(rc, log, err); c != nil {
+				return c
+			}
+		}
+		w.logInfra("tenant consumer "+t.name, err)
+		if !sleepCtx(rc.soft, backoff(attempt, 250*time.Millisecond, 5*time.Second, rand.Float64())) {
+			return nil
+		}
+	}
+}
+
+// start handles msg in a goroutine of its own, which the runner counts as
+// held until it has settled the message.
+func (r *runner) start(rc *runCtx, msg message, ackWait time.Duration) {
+	w := r.w
+	r.mu.Lock()
+	r.held++
+	r.mu.Unlock()
+	w.busy.Add(1)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer w.busy.Add(-1)
+		defer func() {
+			r.mu.Lock()
+			r.held--
+			r.mu.Unlock()
+			select {
+			case r.done <- struct{}{}:
+			default:
+			}
+		}()
+		w.handle(rc, r, msg, ackWait)
+	}()
+}
+
+// fetchFailed records a failed fetch and waits the backoff of failures
+// in a row; false when rc.soft ended the wait.
+func (r *runner) fetchFailed(rc *runCtx, failures int, fetched time.Time, err error) bool {
+	r.w.health.record(call{label.OpFetch, streakFetch, r.t.name}, fetched, err)
+	r.w.logInfra("fetch "+r.t.name, err)
+	return sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64()))
 }
 
 // sleepCtx waits d or until ctx is done; it reports whether d passed.
