@@ -41,7 +41,8 @@ type Worker struct {
 	wg sync.WaitGroup // runners and handlers of the current Run
 }
 
-// New returns a Worker reading jobs from store and writing through g.
+// New returns a Worker reading jobs from store (through the roles the
+// worker declares in store.go) and writing through g.
 func New(store *jobs.Store, g Graph, cfg Config) (*Worker, error) {
 	if store == nil || g == nil {
 		return nil, errors.New("worker: nil store or graph")
