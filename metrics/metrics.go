@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 const namespace = "bulkassign"
@@ -18,21 +20,10 @@ const (
 	maxLabelLen  = 128
 )
 
-// Attempt outcomes accepted by [Metrics.JobAttempt]: Graph answers and error
-// classes, row statuses for attempts that settle a row, and the worker's own
-// verdicts. Anything else is counted as "other", which keeps the label
-// bounded.
-var attemptOutcomes = map[string]bool{
-	// Graph answers and error classes.
-	"created": true, "existing": true, "throttled": true, "transient": true,
-	"ambiguous": true, "permanent": true, "unauthorized": true, "forbidden": true,
-	"route_not_supported": true, "reconciled": true,
-	// Row statuses a settled attempt may carry.
-	"duplicate": true, "failed": true, "invalid": true, "conflict": true,
-	// Worker verdicts.
-	"error": true, "panic": true, "blocked": true, "deadline": true,
-	"handed_back": true, "held": true,
-}
+// Attempt outcomes accepted by [Metrics.JobAttempt]: the worker's
+// vocabulary ([label.Outcomes]). Anything else is counted as "other",
+// which keeps the label bounded.
+var attemptOutcomes = allowed(label.Outcomes())
 
 // Row statuses accepted by [Metrics.RowFinished] (the jobs.Status values);
 // anything else is counted as "other".
@@ -40,12 +31,9 @@ var rowStatuses = map[string]bool{
 	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true, "conflict": true,
 }
 
-// Store operations accepted by [Metrics.StoreError] (the worker's);
+// Store operations accepted by [Metrics.StoreError] ([label.StoreOps]);
 // anything else is counted as "other".
-var storeOperations = map[string]bool{
-	"discover": true, "consumer": true, "consumer_check": true, "fetch": true, "lease": true,
-	"outcome": true, "intent": true, "result": true, "dead_letter": true, "probe": true,
-}
+var storeOperations = allowed(label.StoreOps())
 
 // Message sources accepted by [Metrics.MalformedMessage].
 var messageSources = map[string]bool{"queue": true, "job": true}
@@ -209,16 +197,16 @@ func (m *Metrics) RowFinished(tenant, kind, status string) {
 }
 
 // JobAttempt counts one Graph write attempt by outcome
-// (bulkassign_job_attempts_total{tenant,outcome}). outcome is one of created,
-// existing, throttled, transient, ambiguous, permanent, unauthorized,
-// forbidden, route_not_supported, reconciled, duplicate, failed, invalid,
-// conflict, error, panic, blocked, deadline, handed_back or held; anything
-// else counts as "other".
-func (m *Metrics) JobAttempt(tenant, outcome string) {
+// (bulkassign_job_attempts_total{tenant,outcome}). outcome is one of
+// [label.Outcomes]: created, existing, duplicate, failed, invalid,
+// conflict, throttled, transient, ambiguous, error, panic, blocked,
+// deadline, handed_back, held, permanent, unauthorized, forbidden,
+// route_not_supported or reconciled; anything else counts as "other".
+func (m *Metrics) JobAttempt(tenant string, outcome label.Outcome) {
 	if m == nil {
 		return
 	}
-	m.attempts.WithLabelValues(labelValue(tenant), oneOf(outcome, attemptOutcomes)).Inc()
+	m.attempts.WithLabelValues(labelValue(tenant), oneOf(string(outcome), attemptOutcomes)).Inc()
 }
 
 // Throttled counts one throttled answer
@@ -320,15 +308,15 @@ func (m *Metrics) ObserveJobDuration(tenant string, d time.Duration) {
 }
 
 // StoreError counts one failed or unanswered job store request
-// (bulkassign_store_errors_total{operation}). operation is one of discover,
-// consumer, consumer_check, fetch, lease, outcome, intent, result,
-// dead_letter or probe (a write made only to learn whether writes work);
-// anything else counts as "other".
-func (m *Metrics) StoreError(operation string) {
+// (bulkassign_store_errors_total{operation}). operation is one of
+// [label.StoreOps]: discover, consumer, consumer_check, fetch, lease,
+// outcome, intent, result, dead_letter or probe (a write made only to learn
+// whether writes work); anything else counts as "other".
+func (m *Metrics) StoreError(operation label.StoreOp) {
 	if m == nil {
 		return
 	}
-	m.storeErrors.WithLabelValues(oneOf(operation, storeOperations)).Inc()
+	m.storeErrors.WithLabelValues(oneOf(string(operation), storeOperations)).Inc()
 }
 
 // SetStoreHealthy sets bulkassign_store_healthy to 1 or 0 (0: the job
@@ -351,6 +339,15 @@ func labelValue(s string) string {
 		return otherValue
 	}
 	return s
+}
+
+// allowed is the set of vs, for oneOf.
+func allowed[T ~string](vs []T) map[string]bool {
+	set := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		set[string(v)] = true
+	}
+	return set
 }
 
 // oneOf returns s if it is in the allowed set, else "other".

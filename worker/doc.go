@@ -3,6 +3,29 @@
 // reported exactly once, every tenant as close to its write ceiling as
 // Graph allows, whatever the other tenants do.
 //
+// # What the worker owns
+//
+// The execution of jobs: finding the tenants with work, pulling their jobs
+// with bounded memory, each tenant's write budget (rate, Retry-After gate,
+// circuit breaker), the effectively-once sequence per job (key lease,
+// outcome, intent, reconcile, write, record, ack), merges, dead letters,
+// the store's health (stalls) and the tenants' wait states. It does not
+// own the job model or the queue (package jobs: the job, its statuses and
+// codes, the JetStream streams, consumers and buckets), Graph's protocol
+// (package graph) or the metric collectors (package metrics).
+//
+// The worker talks to its dependencies through interfaces it declares:
+// [Graph] and [Metrics], and, for the job store, small roles without NATS
+// types (store.go): jobSource (the tenants with jobs; open, check or
+// recreate a tenant's consumer), consumer (Fetch, AckWait), fetch
+// (Messages, Err), message (Data, Subject, Metadata, Ack, NakWithDelay,
+// InProgress, TermWithReason), ledger (outcomes and intents), locker
+// (leases), resultSink, deadLetterSink and prober. jetstream.go adapts the
+// *jobs.Store given to [New] to them and is the only file that knows NATS.
+// The outcome and store-operation labels it reports are the typed
+// constants of package [github.com/bulkassign/bulkassign/worker/label],
+// from which metrics builds its allow-lists.
+//
 // # Fairness and bounded memory
 //
 // Jobs live on one subject per tenant, each with its own durable pull
@@ -150,4 +173,36 @@
 // too (their intents make the next delivery reconcile). Final records use
 // context.WithoutCancel with a timeout. Run returns when every goroutine it
 // started has stopped. [Worker.Abort] is the hard stop.
+//
+// # Files
+//
+// One concept each:
+//
+//   - worker.go: the Worker, New, Run (drain) and Abort.
+//   - config.go: Config, its defaults and validation, timing constants.
+//   - graph.go, metrics.go, store.go: the interfaces the worker declares
+//     (Graph and its concurrency slots, Metrics, the store roles).
+//   - jetstream.go: the NATS adapter over *jobs.Store.
+//   - discover.go: tenant discovery and the health watch of Run.
+//   - runner.go: a tenant's runner (fetch loop, handler goroutines).
+//   - repair.go: checking and recreating a damaged tenant consumer.
+//   - tenant.go: a tenant's write budget (token bucket, gate, admit).
+//   - throttle.go, backoff.go, breaker.go: adaptive rate, retry backoff,
+//     circuit breaker.
+//   - execute.go: the handling of one delivery (decode, the
+//     effectively-once sequence, the create/merge dispatch).
+//   - verdict.go: verdicts and their outcome labels.
+//   - create.go: the create strategy, and the switch of a kind to merge.
+//   - merge.go, batch.go: the merge strategy and its batches.
+//   - policycache.go: the policy-set cache of create kinds.
+//   - reconcile.go: reading the policy's set and judging what Graph holds.
+//   - classify.go: failure verdicts (Graph errors, waits, store trouble,
+//     blocks, deadlines).
+//   - intent.go: the write intent recorded before each write.
+//   - finish.go: recording outcome and result, then Ack or NakWithDelay.
+//   - deadletter.go: malformed messages to the dead letters.
+//   - keepalive.go: the InProgress and lease-renewal goroutines.
+//   - health.go, observed.go: store health and stalls; the store wrapper
+//     that records every call.
+//   - state.go: the tenants' wait states ([Worker.Waiting]).
 package worker

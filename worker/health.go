@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // ErrStalled is matched (errors.Is) by every [*StallError].
@@ -45,20 +44,6 @@ func (e *StallError) Unwrap() error { return e.Err }
 // Is matches [ErrStalled].
 func (e *StallError) Is(target error) bool { return target == ErrStalled }
 
-// Store operations, as the metrics (operation label) name them.
-const (
-	opDiscover      = "discover"
-	opConsumer      = "consumer"
-	opConsumerCheck = "consumer_check"
-	opFetch         = "fetch"
-	opLease         = "lease"
-	opOutcome       = "outcome"
-	opIntent        = "intent"
-	opResult        = "result"
-	opDeadLetter    = "dead_letter"
-	opProbe         = "probe"
-)
-
 // Failure streaks: the kinds of store request health tracks. Writes share
 // one streak: any write that succeeds shows the store takes writes, and
 // together they fail often enough to tell a stall from a lone failure
@@ -85,7 +70,10 @@ var streakWhat = map[string]string{
 
 // call is one store request as health sees it: op for the metrics, the
 // streak it counts in, and the tenant of a per-tenant streak.
-type call struct{ op, streak, tenant string }
+type call struct {
+	op             label.StoreOp
+	streak, tenant string
+}
 
 // health tracks failure streaks: per kind of store request (see the
 // streak constants), since when it has failed without a success. The
@@ -198,122 +186,6 @@ func (h *health) stalled(now time.Time) *StallError {
 		}
 	}
 	return worst
-}
-
-// observed wraps a Store so that every call is recorded in h.
-type observed struct {
-	Store
-	h *health
-}
-
-// do runs fn, a request of kind c, and records its outcome.
-func (h *health) do(c call, fn func() error) error {
-	start := time.Now()
-	err := fn()
-	h.record(c, start, err)
-	return err
-}
-
-// TenantConsumer records opening the tenant's consumer.
-func (s observed) TenantConsumer(ctx context.Context, tenant string) (c jetstream.Consumer, err error) {
-	err = s.h.do(call{opConsumer, streakConsumer, tenant}, func() error {
-		c, err = s.Store.TenantConsumer(ctx, tenant)
-		return err
-	})
-	return c, err
-}
-
-// CheckTenantConsumer records checking the tenant's consumer.
-func (s observed) CheckTenantConsumer(ctx context.Context, tenant string) error {
-	return s.h.do(call{opConsumerCheck, streakConsumerCheck, tenant}, func() error {
-		return s.Store.CheckTenantConsumer(ctx, tenant)
-	})
-}
-
-// RecreateTenantConsumer records opening the tenant's consumer.
-func (s observed) RecreateTenantConsumer(ctx context.Context, tenant string) (c jetstream.Consumer, movedTo string, err error) {
-	err = s.h.do(call{opConsumer, streakConsumer, tenant}, func() error {
-		c, movedTo, err = s.Store.RecreateTenantConsumer(ctx, tenant)
-		return err
-	})
-	return c, movedTo, err
-}
-
-// PendingTenants records finding the tenants with jobs.
-func (s observed) PendingTenants(ctx context.Context) (p map[string]uint64, err error) {
-	err = s.h.do(call{opDiscover, streakDiscover, ""}, func() error {
-		p, err = s.Store.PendingTenants(ctx)
-		return err
-	})
-	return p, err
-}
-
-// Outcome records a read.
-func (s observed) Outcome(ctx context.Context, key string) (o jobs.Outcome, ok bool, err error) {
-	err = s.h.do(call{opOutcome, streakRead, ""}, func() error {
-		o, ok, err = s.Store.Outcome(ctx, key)
-		return err
-	})
-	return o, ok, err
-}
-
-// PutOutcome records a write.
-func (s observed) PutOutcome(ctx context.Context, key string, o jobs.Outcome) error {
-	return s.h.do(call{opOutcome, streakWrite, ""}, func() error { return s.Store.PutOutcome(ctx, key, o) })
-}
-
-// Intent records a read.
-func (s observed) Intent(ctx context.Context, key string) (in jobs.Intent, ok bool, err error) {
-	err = s.h.do(call{opIntent, streakRead, ""}, func() error {
-		in, ok, err = s.Store.Intent(ctx, key)
-		return err
-	})
-	return in, ok, err
-}
-
-// PutIntent records a write.
-func (s observed) PutIntent(ctx context.Context, key string, in jobs.Intent) error {
-	return s.h.do(call{opIntent, streakWrite, ""}, func() error { return s.Store.PutIntent(ctx, key, in) })
-}
-
-// DeleteIntent records a write.
-func (s observed) DeleteIntent(ctx context.Context, key string) error {
-	return s.h.do(call{opIntent, streakWrite, ""}, func() error { return s.Store.DeleteIntent(ctx, key) })
-}
-
-// Acquire records a write.
-func (s observed) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (l *jobs.Lease, err error) {
-	err = s.h.do(call{opLease, streakWrite, ""}, func() error {
-		l, err = s.Store.Acquire(ctx, name, owner, ttl)
-		return err
-	})
-	return l, err
-}
-
-// AcquireWait records a write, except when the wait itself ended (its
-// context): waiting long for a busy policy is not a store failure.
-func (s observed) AcquireWait(ctx context.Context, name, owner string, ttl, poll time.Duration) (*jobs.Lease, error) {
-	l, err := s.Store.AcquireWait(ctx, name, owner, ttl, poll)
-	if err == nil || ctx.Err() == nil {
-		// Not since the call: it may have waited long for a busy lock.
-		s.h.record(call{opLease, streakWrite, ""}, time.Now(), err)
-	}
-	return l, err
-}
-
-// PutResult records a write.
-func (s observed) PutResult(ctx context.Context, r jobs.Result) error {
-	return s.h.do(call{opResult, streakWrite, ""}, func() error { return s.Store.PutResult(ctx, r) })
-}
-
-// ProbeWrite records a write.
-func (s observed) ProbeWrite(ctx context.Context) error {
-	return s.h.do(call{opProbe, streakWrite, ""}, func() error { return s.Store.ProbeWrite(ctx) })
-}
-
-// DeadLetter records a write.
-func (s observed) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error {
-	return s.h.do(call{opDeadLetter, streakWrite, ""}, func() error { return s.Store.DeadLetter(ctx, msg, reason) })
 }
 
 // probeTimeout bounds one probe write.

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
 
 // TestHealthStall: the store stalls only when one operation keeps failing
@@ -24,12 +25,12 @@ func TestHealthStall(t *testing.T) {
 	const timeout = time.Minute
 	boom := errors.New("boom")
 	var (
-		result  = call{opResult, streakWrite, ""}
-		lease   = call{opLease, streakWrite, ""}
-		intent  = call{opIntent, streakWrite, ""}
-		read    = call{opOutcome, streakRead, ""}
-		fetch   = call{opFetch, streakFetch, "contoso.onmicrosoft.com"}
-		find    = call{opDiscover, streakDiscover, ""}
+		result  = call{label.OpResult, streakWrite, ""}
+		lease   = call{label.OpLease, streakWrite, ""}
+		intent  = call{label.OpIntent, streakWrite, ""}
+		read    = call{label.OpOutcome, streakRead, ""}
+		fetch   = call{label.OpFetch, streakFetch, "contoso.onmicrosoft.com"}
+		find    = call{label.OpDiscover, streakDiscover, ""}
 		writing = streakWhat[streakWrite]
 	)
 	tests := []struct {
@@ -358,15 +359,15 @@ func TestNeedProbe(t *testing.T) {
 			t.Fatalf("after %s without a write: probe when busy %v, when idle %v; want only when busy",
 				probeQuiet, h.needProbe(time.Now(), true), h.needProbe(time.Now(), false))
 		}
-		h.record(call{opResult, streakWrite, ""}, time.Now(), nil)
+		h.record(call{label.OpResult, streakWrite, ""}, time.Now(), nil)
 		if h.needProbe(time.Now(), true) {
 			t.Fatal("probe right after a write that succeeded")
 		}
-		h.record(call{opLease, streakWrite, ""}, time.Now(), errors.New("boom"))
+		h.record(call{label.OpLease, streakWrite, ""}, time.Now(), errors.New("boom"))
 		if !h.needProbe(time.Now(), false) {
 			t.Fatal("no probe while writes fail")
 		}
-		h.record(call{opProbe, streakWrite, ""}, time.Now(), nil)
+		h.record(call{label.OpProbe, streakWrite, ""}, time.Now(), nil)
 		if h.needProbe(time.Now(), false) {
 			t.Fatal("probe after the probe succeeded")
 		}

@@ -5,37 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker/label"
 )
-
-// batch is the merge jobs of one policy that one runner holds, whatever
-// API version they asked for, written together by one /assign in beta. The
-// first job to join leads it.
-type batch struct {
-	key    string
-	items  []*mergeItem
-	full   chan struct{} // closed when the batch reached TenantConcurrency jobs
-	closed bool          // no more joiners (guarded by the runner's mu)
-}
-
-// mergeItem is one job of a batch, waiting for its verdict.
-type mergeItem struct {
-	h   *handling
-	res chan verdict // buffered 1; the leader sends exactly one verdict
-}
 
 // merge is the merge strategy: join (or open) the policy's batch and wait
 // for its verdict. The job keeps its key lease and its message alive while
 // it waits.
 func (h *handling) merge() verdict {
 	if !h.kind.CanMerge() {
-		return failed(fmt.Errorf("kind %s has no /assign action taking assignments", h.kind.Name), "failed")
+		return failed(fmt.Errorf("kind %s has no /assign action taking assignments", h.kind.Name), label.Failed)
 	}
 	it := &mergeItem{h: h, res: make(chan verdict, 1)}
 	b, leader := h.r.join(it)
@@ -53,66 +37,6 @@ func policyLockName(tenant string, k *graph.Kind, policyID string) string {
 		pid = strings.ToLower(policyID)
 	}
 	return "policy/" + strings.ToLower(tenant) + "/" + k.Name + "/" + pid
-}
-
-// join adds it to the open batch of its policy, or opens one; leader is
-// true for the job that opened it.
-func (r *runner) join(it *mergeItem) (b *batch, leader bool) {
-	key := it.h.kind.Name + "|" + strings.ToLower(it.h.job.PolicyID)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if b := r.batches[key]; b != nil && !b.closed {
-		b.items = append(b.items, it)
-		if len(b.items) >= r.w.cfg.TenantConcurrency {
-			r.sealLocked(b)
-			close(b.full)
-		}
-		return b, false
-	}
-	b = &batch{key: key, items: []*mergeItem{it}, full: make(chan struct{})}
-	if r.w.cfg.TenantConcurrency <= 1 {
-		b.closed = true
-		close(b.full)
-	} else {
-		r.batches[key] = b
-	}
-	return b, true
-}
-
-func (r *runner) sealLocked(b *batch) {
-	b.closed = true
-	if r.batches[b.key] == b {
-		delete(r.batches, b.key)
-	}
-}
-
-// lead waits for the batch window (or a full batch), seals the batch and
-// writes it. Every item gets exactly one verdict, whatever happens.
-func (r *runner) lead(b *batch, h *handling) {
-	timer := time.NewTimer(r.w.cfg.MergeWindow)
-	select {
-	case <-timer.C:
-	case <-b.full:
-	case <-h.wait.Done():
-	}
-	timer.Stop()
-	r.mu.Lock()
-	r.sealLocked(b)
-	items := slices.Clone(b.items)
-	r.mu.Unlock()
-
-	m := &mergeRun{h: h, items: items, sent: make(map[*mergeItem]bool, len(items))}
-	defer func() {
-		if p := recover(); p != nil {
-			h.w.m.Panic()
-			h.log.Error("panic while merging a policy", slog.Any("panic", p))
-			v := verdict{kind: vRetry, code: CodePanic, message: fmt.Sprintf("panic: %v", p), label: "panic",
-				delay: backoff(h.attempt, baseBackoff, h.w.cfg.MaxBackoff, rand.Float64())}
-			m.deliverRest(v)
-		}
-		m.deliverRest(handBack(handBackDelay, "handed_back")) // safety net
-	}()
-	m.run()
 }
 
 // mergeRun is one merge write: the leader's handling and the batch.
@@ -148,7 +72,7 @@ func (m *mergeRun) run() {
 	w, t, k := h.w, h.t, h.kind
 	job := h.job
 	if h.wait.Err() != nil {
-		m.deliverRest(handBack(handBackDelay, "handed_back"))
+		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
 	lease, err := w.store.AcquireWait(h.wait, policyLockName(job.Tenant, k, job.PolicyID), h.owner, w.cfg.LeaseTTL, policyLockPoll)
@@ -156,7 +80,7 @@ func (m *mergeRun) run() {
 		if h.wait.Err() == nil {
 			w.logInfra("acquire policy lock", err)
 		}
-		m.deliverRest(handBack(handBackDelay, "handed_back"))
+		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
@@ -177,7 +101,7 @@ func (m *mergeRun) run() {
 	var pending []*mergeItem
 	for _, it := range m.items {
 		if it.h.ctx.Err() != nil {
-			m.deliver(it, handBack(handBackDelay, "handed_back")) // lost its key
+			m.deliver(it, handBack(handBackDelay, label.HandedBack)) // lost its key
 			continue
 		}
 		have, found := findDirect(cur, it.h.job.Assignment())
@@ -208,13 +132,13 @@ func (m *mergeRun) run() {
 	}
 
 	if err := t.admit(h.wait, time.Time{}); err != nil {
-		m.deliverRest(handBack(handBackDelay, "handed_back"))
+		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
 	for _, it := range adds {
 		if err := it.h.putIntent(false, nil); err != nil {
 			w.logInfra("write intent", err)
-			m.deliverRest(handBack(handBackDelay, "handed_back"))
+			m.deliverRest(handBack(handBackDelay, label.HandedBack))
 			return
 		}
 	}
@@ -258,7 +182,7 @@ func (m *mergeRun) run() {
 			m.deliver(it, it.h.retryLater(status, "assign succeeded but Graph's set lacks the target"))
 		}
 	case ctx.Err() != nil:
-		m.deliverRest(handBack(handBackDelay, "handed_back")) // intents stay unsettled
+		m.deliverRest(handBack(handBackDelay, label.HandedBack)) // intents stay unsettled
 	case errors.Is(err, graph.ErrAmbiguous):
 		h.log.Info("ambiguous assign: reconciling the whole set", slog.Any("error", err))
 		fresh, lerr := m.list(ctx)
