@@ -166,6 +166,12 @@ const (
 	// another filter (id or type) or intent. Nothing was changed; what
 	// Graph has is in the error message.
 	StatusConflict Status = "conflict"
+	// StatusRemoved: a remove row; bulkassign removed the assignment, and
+	// Graph then no longer held it.
+	StatusRemoved Status = "removed"
+	// StatusAbsent: a remove row whose assignment Graph does not hold:
+	// nothing to remove (success).
+	StatusAbsent Status = "absent"
 )
 
 // Result is what happened to one row: exactly one per row of an import.
@@ -216,5 +222,9 @@ func ResultFor(j Job, s Status) Result {
 // OK reports whether the status counts as success for the exit code
 // (failed, invalid and conflict do not).
 func (s Status) OK() bool {
-	return s == StatusCreated || s == StatusExisting || s == StatusDuplicate
+	switch s {
+	case StatusCreated, StatusExisting, StatusDuplicate, StatusRemoved, StatusAbsent:
+		return true
+	}
+	return false
 }

@@ -29,6 +29,7 @@ var attemptOutcomes = map[string]bool{
 	"route_not_supported": true, "reconciled": true,
 	// Row statuses a settled attempt may carry.
 	"duplicate": true, "failed": true, "invalid": true, "conflict": true,
+	"removed": true, "absent": true,
 	// Worker verdicts.
 	"error": true, "panic": true, "blocked": true, "deadline": true,
 	"handed_back": true, "held": true,
@@ -38,6 +39,7 @@ var attemptOutcomes = map[string]bool{
 // anything else is counted as "other".
 var rowStatuses = map[string]bool{
 	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true, "conflict": true,
+	"removed": true, "absent": true,
 }
 
 // Store operations accepted by [Metrics.StoreError] (the worker's);
