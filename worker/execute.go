@@ -216,6 +216,9 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 	if bl, ok := h.t.blocked(h.kind); ok {
 		return h.blockedVerdict(bl)
 	}
+	if job.Action == jobs.ActionRemove {
+		return h.remove() // steps 4 on for a removal
+	}
 	// 4. Past the deadline, one last look when a write may have landed.
 	if time.Now().After(h.deadline) {
 		if h.inDoubt {
@@ -237,9 +240,12 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 
 // recorded is the verdict for a key whose outcome this import recorded:
 // the recorded status when this row recorded it (the crash came between
-// outcome and result), existing for another row.
+// outcome and result), existing for another row (absent for a removal).
 func recorded(o jobs.Outcome, row int) verdict {
 	v := verdict{kind: vDone, status: jobs.StatusExisting, assignmentID: o.AssignmentID, label: "existing"}
+	if o.Status == jobs.StatusRemoved || o.Status == jobs.StatusAbsent {
+		v.status, v.label = jobs.StatusAbsent, string(jobs.StatusAbsent)
+	}
 	if o.Row == row {
 		v.status, v.label = o.Status, string(o.Status)
 	}

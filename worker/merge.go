@@ -14,9 +14,12 @@ import (
 	"github.com/bulkassign/bulkassign/jobs"
 )
 
-// batch is the merge jobs of one policy that one runner holds, whatever
-// API version they asked for, written together by one /assign in beta. The
-// first job to join leads it.
+// batch is the merge jobs of one policy and action that one runner holds,
+// whatever API version they asked for, written together by one /assign in
+// beta. Additions and removals never share a batch: each /assign either
+// adds targets or takes them away, so no body has to choose between an
+// addition and a removal of one target, and a batch's verdicts follow one
+// rule. The first job to join leads it.
 type batch struct {
 	key    string
 	items  []*mergeItem
@@ -58,7 +61,7 @@ func policyLockName(tenant string, k *graph.Kind, policyID string) string {
 // join adds it to the open batch of its policy, or opens one; leader is
 // true for the job that opened it.
 func (r *runner) join(it *mergeItem) (b *batch, leader bool) {
-	key := it.h.kind.Name + "|" + strings.ToLower(it.h.job.PolicyID)
+	key := it.h.kind.Name + "|" + strings.ToLower(it.h.job.PolicyID) + "|" + it.h.job.Action
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if b := r.batches[key]; b != nil && !b.closed {
@@ -168,6 +171,10 @@ func (m *mergeRun) run() {
 		defer c()
 		_ = lease.Release(rctx)
 	}()
+	if job.Action == jobs.ActionRemove {
+		m.removeAll(ctx)
+		return
+	}
 
 	cur, err := m.list(ctx)
 	if err != nil {

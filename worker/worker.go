@@ -152,6 +152,7 @@ type Graph interface {
 	Create(ctx context.Context, tenant, version string, k *graph.Kind, policyID string, a graph.Assignment) (graph.Assignment, error)
 	List(ctx context.Context, tenant, version string, k *graph.Kind, policyID string) ([]graph.Assignment, error)
 	Assign(ctx context.Context, tenant, version string, k *graph.Kind, policyID string, set []graph.Assignment) ([]graph.Assignment, error)
+	Delete(ctx context.Context, tenant, version string, k *graph.Kind, policyID, assignmentID string) error
 }
 
 // Store is the part of *jobs.Store the worker uses.
@@ -260,6 +261,7 @@ type Worker struct {
 	mu         sync.Mutex
 	tenants    map[string]*tenant
 	mergeKinds map[string]bool // kinds switched to merge after a route error
+	rmByAssign map[string]bool // kinds removed through /assign after a DELETE route error
 	running    bool
 	abort      context.CancelFunc // hard stop of the current Run
 
@@ -290,6 +292,7 @@ func New(store Store, g Graph, cfg Config) (*Worker, error) {
 		logT:        rate.NewLimiter(rate.Every(5*time.Second), 3),
 		tenants:     make(map[string]*tenant),
 		mergeKinds:  make(map[string]bool),
+		rmByAssign:  make(map[string]bool),
 	}, nil
 }
 
