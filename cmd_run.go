@@ -311,8 +311,8 @@ func missingText(imp jobs.Import, prog jobs.ImportProgress) string {
 }
 
 // finishReport writes the report and the summary, and returns the exit
-// status: 0 when every row is created/existing/duplicate, 1 otherwise
-// (failed, invalid, conflict). The summary goes to stdout, or to stderr
+// status: 0 when every row is created/existing/duplicate/removed/absent, 1
+// otherwise (failed, invalid, conflict). The summary goes to stdout, or to stderr
 // when the report does (path "-"), so that stdout is exactly the report.
 func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, path, format string, quiet bool) error {
 	results, err := store.Results(ctx, imp.ID)
@@ -327,7 +327,8 @@ func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp 
 		counts[r.Status]++
 	}
 	var parts []string
-	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid, jobs.StatusConflict} {
+	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid, jobs.StatusConflict,
+		jobs.StatusRemoved, jobs.StatusAbsent} {
 		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
 	}
 	if path == "-" {

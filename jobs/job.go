@@ -12,9 +12,10 @@ import (
 	"github.com/bulkassign/bulkassign/graph"
 )
 
-// Job is one assignment to create. Ingest builds it from a validated row;
-// every identifier in it has been validated and normalised (lower-case
-// GUIDs, short target names, canonical intent and version).
+// Job is one assignment to create, or to remove ([ActionRemove]). Ingest
+// builds it from a validated row; every identifier in it has been
+// validated and normalised (lower-case GUIDs, short target names,
+// canonical intent and version).
 type Job struct {
 	// Key identifies the assignment whatever the row's spelling: see [Job.ComputeKey].
 	Key string `json:"key"`
@@ -110,18 +111,14 @@ func (j Job) Assignment() graph.Assignment {
 
 // Validate re-checks a job against the registry: used on every decoded
 // message, because a queue may carry anything. A job must be resolved (ids,
-// not only names) to be valid, and removals are refused: the workers of
-// this version only add assignments, and must never add what a row asked
-// to remove.
+// not only names) to be valid; its action is "" (add) or [ActionRemove].
 func (j Job) Validate() error {
 	k, err := graph.LookupKind(j.Kind)
 	if err != nil {
 		return err
 	}
 	switch j.Action {
-	case "":
-	case ActionRemove:
-		return errors.New("action remove: these workers do not remove assignments")
+	case "", ActionRemove:
 	default:
 		return fmt.Errorf("unknown action %q", j.Action)
 	}
@@ -166,6 +163,12 @@ const (
 	// another filter (id or type) or intent. Nothing was changed; what
 	// Graph has is in the error message.
 	StatusConflict Status = "conflict"
+	// StatusRemoved: a remove row; bulkassign removed the assignment, and
+	// Graph then no longer held it.
+	StatusRemoved Status = "removed"
+	// StatusAbsent: a remove row whose assignment Graph does not hold:
+	// nothing to remove (success).
+	StatusAbsent Status = "absent"
 )
 
 // Result is what happened to one row: exactly one per row of an import.
@@ -216,5 +219,9 @@ func ResultFor(j Job, s Status) Result {
 // OK reports whether the status counts as success for the exit code
 // (failed, invalid and conflict do not).
 func (s Status) OK() bool {
-	return s == StatusCreated || s == StatusExisting || s == StatusDuplicate
+	switch s {
+	case StatusCreated, StatusExisting, StatusDuplicate, StatusRemoved, StatusAbsent:
+		return true
+	}
+	return false
 }

@@ -40,14 +40,15 @@ func TestComputeKeyOfAdditionsUnchanged(t *testing.T) {
 	}
 }
 
-func TestValidateRefusesUnresolvedAndRemovals(t *testing.T) {
+// TestValidateRefusesUnresolved: a job must carry ids, not only names,
+// and a known action; a removal is a valid job.
+func TestValidateRefusesUnresolved(t *testing.T) {
 	t.Parallel()
 	base := Job{Tenant: "contoso.onmicrosoft.com", Kind: "deviceConfigurations", PolicyID: "22222222-2222-2222-2222-222222222222",
 		Target: graph.TargetGroup, GroupID: "33333333-3333-3333-3333-333333333333", APIVersion: graph.V1}
 	for name, mut := range map[string]func(*Job){
 		"unresolved group":  func(j *Job) { j.GroupID, j.GroupName = "", "Pilot" },
 		"unresolved policy": func(j *Job) { j.PolicyID, j.PolicyName = "", "Baseline" },
-		"remove":            func(j *Job) { j.Action = ActionRemove },
 		"unknown action":    func(j *Job) { j.Action = "add" },
 	} {
 		j := base
@@ -61,5 +62,14 @@ func TestValidateRefusesUnresolvedAndRemovals(t *testing.T) {
 	base.Key = base.ComputeKey()
 	if err := base.Validate(); err != nil {
 		t.Errorf("resolved job: %v", err)
+	}
+	rm := base
+	rm.Action = ActionRemove
+	if err := rm.Validate(); err == nil {
+		t.Error("a removal with the addition's key was accepted")
+	}
+	rm.Key = rm.ComputeKey()
+	if err := rm.Validate(); err != nil {
+		t.Errorf("removal: %v", err)
 	}
 }

@@ -94,6 +94,7 @@ func TestStatusOK(t *testing.T) {
 	for s, want := range map[Status]bool{
 		StatusCreated: true, StatusExisting: true, StatusDuplicate: true,
 		StatusFailed: false, StatusInvalid: false, StatusConflict: false,
+		StatusRemoved: true, StatusAbsent: true,
 	} {
 		if s.OK() != want {
 			t.Errorf("%s.OK() = %v, want %v", s, s.OK(), want)

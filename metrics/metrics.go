@@ -29,6 +29,7 @@ var attemptOutcomes = allowed(label.Outcomes())
 // anything else is counted as "other".
 var rowStatuses = map[string]bool{
 	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true, "conflict": true,
+	"removed": true, "absent": true,
 }
 
 // Store operations accepted by [Metrics.StoreError] ([label.StoreOps]);

@@ -11,9 +11,12 @@ import (
 	"github.com/bulkassign/bulkassign/worker/label"
 )
 
-// batch is the merge jobs of one policy that one runner holds, whatever
-// API version they asked for, written together by one /assign in beta. The
-// first job to join leads it.
+// batch is the merge jobs of one policy and action that one runner holds,
+// whatever API version they asked for, written together by one /assign in
+// beta. Additions and removals never share a batch: each /assign either
+// adds targets or takes them away, so no body has to choose between an
+// addition and a removal of one target, and a batch's verdicts follow one
+// rule. The first job to join leads it.
 type batch struct {
 	key    string
 	items  []*mergeItem
@@ -30,7 +33,7 @@ type mergeItem struct {
 // join adds it to the open batch of its policy, or opens one; leader is
 // true for the job that opened it.
 func (r *runner) join(it *mergeItem) (b *batch, leader bool) {
-	key := it.h.kind.Name + "|" + strings.ToLower(it.h.job.PolicyID)
+	key := it.h.kind.Name + "|" + strings.ToLower(it.h.job.PolicyID) + "|" + it.h.job.Action
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if b := r.batches[key]; b != nil && !b.closed {

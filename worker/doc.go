@@ -125,6 +125,26 @@
 // switches its kind to merge for this worker (logged once) and the job
 // goes through merge at once.
 //
+// # Removals
+//
+// A job whose action is remove goes through steps 1 to 3 like an addition,
+// under its own key (a removal's key differs from the addition's). The
+// assignment to remove is the policy's direct assignment on the job's
+// target, as a listing in beta shows it: with the row's filter and intent
+// it is removed; with another filter or intent, or held only through a
+// policy set, the row is conflict and nothing is written; not there, the
+// row is absent (success), or removed when this row's own unsettled intent
+// says an earlier write of it landed. Create kinds remove with DELETE
+// …/assignments/{id} (the policy listed once per import, fresh when a
+// write is in doubt; a lost answer is reconciled by listing again). Merge
+// kinds, and a kind whose DELETE Graph refused with a route error (for
+// this worker, logged once), remove through /assign: removal jobs of a
+// policy join their own batch (never one with additions), whose leader
+// takes the policy lock, lists the set fresh in beta and sends it without
+// the batch's targets, every other direct assignment exactly as listed and
+// inherited ones left out; a row is removed only when Graph's answer (or a
+// re-read) no longer holds its target.
+//
 // # Retries, deadline, poison
 //
 // 429: NakWithDelay until the gate opens. Transient: NakWithDelay with the

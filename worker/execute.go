@@ -159,6 +159,9 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 	if bl, ok := h.t.blocked(h.kind); ok {
 		return h.blockedVerdict(bl)
 	}
+	if job.Action == jobs.ActionRemove {
+		return h.remove() // steps 4 on for a removal
+	}
 	// 4. Past the deadline, one last look when a write may have landed.
 	if time.Now().After(h.deadline) {
 		if h.inDoubt {

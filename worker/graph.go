@@ -12,6 +12,7 @@ type Graph interface {
 	Create(ctx context.Context, tenant, version string, k *graph.Kind, policyID string, a graph.Assignment) (graph.Assignment, error)
 	List(ctx context.Context, tenant, version string, k *graph.Kind, policyID string) ([]graph.Assignment, error)
 	Assign(ctx context.Context, tenant, version string, k *graph.Kind, policyID string, set []graph.Assignment) ([]graph.Assignment, error)
+	Delete(ctx context.Context, tenant, version string, k *graph.Kind, policyID, assignmentID string) error
 }
 
 // graphCall runs fn holding one of the Concurrency slots.

@@ -69,7 +69,7 @@ func (m *mergeRun) deliverRest(v verdict) {
 // whole batch is reconciled.
 func (m *mergeRun) run() {
 	h := m.h
-	w, t, k := h.w, h.t, h.kind
+	w, k := h.w, h.kind
 	job := h.job
 	if h.wait.Err() != nil {
 		m.deliverRest(handBack(handBackDelay, label.HandedBack))
@@ -92,25 +92,20 @@ func (m *mergeRun) run() {
 		defer c()
 		_ = lease.Release(rctx)
 	}()
+	if job.Action == jobs.ActionRemove {
+		m.removeAll(ctx)
+		return
+	}
 
 	cur, err := m.list(ctx)
 	if err != nil {
 		m.deliverRest(h.classify(err, false))
 		return
 	}
-	var pending []*mergeItem
-	for _, it := range m.items {
-		if it.h.ctx.Err() != nil {
-			m.deliver(it, handBack(handBackDelay, label.HandedBack)) // lost its key
-			continue
-		}
+	pending := m.undecided(func(it *mergeItem) (verdict, bool) {
 		have, found := findDirect(cur, it.h.job.Assignment())
-		if v, ok := it.h.judge(have, found, it.h.reconciledStatus(), 200); ok {
-			m.deliver(it, v)
-			continue
-		}
-		pending = append(pending, it)
-	}
+		return it.h.judge(have, found, it.h.reconciledStatus(), 200)
+	})
 	if len(pending) == 0 {
 		return
 	}
@@ -130,12 +125,70 @@ func (m *mergeRun) run() {
 			set = append(set, it.h.job.Assignment())
 		}
 	}
+	// What a row is, once Graph's set is known: created when this write
+	// added it and Graph holds it as sent, existing (or conflict) when it
+	// was there.
+	same := func(it *mergeItem) jobs.Status {
+		if slices.Contains(adds, it) {
+			return jobs.StatusCreated
+		}
+		return jobs.StatusExisting
+	}
+	m.assign(ctx, set, pending, adds, func(it *mergeItem, res []graph.Assignment, status int) verdict {
+		have, found := findDirect(res, it.h.job.Assignment())
+		if slices.Contains(adds, it) && (!found || have.Compare(it.h.job.Assignment()) != graph.MatchSame) {
+			// Graph accepted the set but does not hold the target as
+			// sent: not created. Retry; the intent makes it look first.
+			return it.h.retryLater(status, "assign succeeded but Graph's set lacks the target with its filter and intent")
+		}
+		if v, ok := it.h.judge(have, found, same(it), status); ok {
+			return v
+		}
+		return it.h.retryLater(status, "assign succeeded but Graph's set lacks the target")
+	}, func(it *mergeItem, fresh []graph.Assignment) (verdict, bool) {
+		have, found := findDirect(fresh, it.h.job.Assignment())
+		return it.h.judge(have, found, same(it), 200)
+	})
+}
 
+// undecided gives the items that lost their key back, and those judge
+// decides without a write (ok) their verdict; it returns the others.
+func (m *mergeRun) undecided(judge func(it *mergeItem) (verdict, bool)) []*mergeItem {
+	var pending []*mergeItem
+	for _, it := range m.items {
+		if it.h.ctx.Err() != nil {
+			m.deliver(it, handBack(handBackDelay, label.HandedBack)) // lost its key
+			continue
+		}
+		if v, ok := judge(it); ok {
+			m.deliver(it, v)
+			continue
+		}
+		pending = append(pending, it)
+	}
+	return pending
+}
+
+// assign writes set with /assign in beta for the batch, once the tenant
+// admits the write and the intents of writers (the rows whose targets the
+// write adds or takes away) are recorded, and gives every row of pending
+// its verdict. After an answer, checked judges each row against the set
+// Graph then holds: its answer, or a re-read when it answers 204 (status
+// 204). After an ambiguous answer, reconciled judges each row against a
+// fresh listing; a row it cannot decide (ok false) is retried with the
+// write's error, its intent unsettled. After any other failure every row
+// gets the failure's verdict, the writers' intents settled (Graph
+// answered, or the request never left).
+func (m *mergeRun) assign(ctx context.Context, set []graph.Assignment, pending, writers []*mergeItem,
+	checked func(it *mergeItem, res []graph.Assignment, status int) verdict,
+	reconciled func(it *mergeItem, fresh []graph.Assignment) (verdict, bool)) {
+	h := m.h
+	w, t, job := h.w, h.t, h.job
 	if err := t.admit(h.wait, time.Time{}); err != nil {
 		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
-	for _, it := range adds {
+	for _, it := range writers {
 		if err := it.h.putIntent(false, nil); err != nil {
 			w.logInfra("write intent", err)
 			m.deliverRest(handBack(handBackDelay, label.HandedBack))
@@ -143,9 +196,9 @@ func (m *mergeRun) run() {
 		}
 	}
 	var res []graph.Assignment
-	err = w.graphCall(ctx, func() error {
+	err := w.graphCall(ctx, func() error {
 		var err error
-		res, err = w.graph.Assign(ctx, job.Tenant, graph.Beta, k, job.PolicyID, set)
+		res, err = w.graph.Assign(ctx, job.Tenant, graph.Beta, h.kind, job.PolicyID, set)
 		return err
 	})
 	t.recordWrite(err)
@@ -163,23 +216,7 @@ func (m *mergeRun) run() {
 			}
 		}
 		for _, it := range pending {
-			have, found := findDirect(res, it.h.job.Assignment())
-			added := slices.Contains(adds, it)
-			if added && (!found || have.Compare(it.h.job.Assignment()) != graph.MatchSame) {
-				// Graph accepted the set but does not hold the target as
-				// sent: not created. Retry; the intent makes it look first.
-				m.deliver(it, it.h.retryLater(status, "assign succeeded but Graph's set lacks the target with its filter and intent"))
-				continue
-			}
-			same := jobs.StatusExisting
-			if added {
-				same = jobs.StatusCreated
-			}
-			if v, ok := it.h.judge(have, found, same, status); ok {
-				m.deliver(it, v)
-				continue
-			}
-			m.deliver(it, it.h.retryLater(status, "assign succeeded but Graph's set lacks the target"))
+			m.deliver(it, checked(it, res, status))
 		}
 	case ctx.Err() != nil:
 		m.deliverRest(handBack(handBackDelay, label.HandedBack)) // intents stay unsettled
@@ -195,12 +232,7 @@ func (m *mergeRun) run() {
 			return
 		}
 		for _, it := range pending {
-			have, found := findDirect(fresh, it.h.job.Assignment())
-			same := jobs.StatusExisting
-			if slices.Contains(adds, it) {
-				same = jobs.StatusCreated
-			}
-			if v, ok := it.h.judge(have, found, same, 200); ok {
+			if v, ok := reconciled(it, fresh); ok {
 				m.deliver(it, v)
 				continue
 			}
@@ -208,10 +240,8 @@ func (m *mergeRun) run() {
 		}
 	default:
 		v := h.classify(err, true) // side effects (gate, breaker) once
-		for _, it := range adds {
-			if !errors.Is(err, graph.ErrAmbiguous) {
-				it.h.inDoubt = false
-			}
+		for _, it := range writers {
+			it.h.inDoubt = false // Graph answered, or the request never left
 		}
 		m.deliverRest(v)
 	}

@@ -208,3 +208,9 @@ func (o observedGraph) Assign(ctx context.Context, tenant, version string, k *gr
 	o.h.observe(tenant, err)
 	return out, err
 }
+
+func (o observedGraph) Delete(ctx context.Context, tenant, version string, k *graph.Kind, policyID, assignmentID string) error {
+	err := o.g.Delete(ctx, tenant, version, k, policyID, assignmentID)
+	o.h.observe(tenant, err)
+	return err
+}

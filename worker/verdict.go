@@ -65,9 +65,12 @@ func (v *verdict) setError(err error) {
 
 // recorded is the verdict for a key whose outcome this import recorded:
 // the recorded status when this row recorded it (the crash came between
-// outcome and result), existing for another row.
+// outcome and result), existing for another row (absent for a removal).
 func recorded(o jobs.Outcome, row int) verdict {
 	v := verdict{kind: vDone, status: jobs.StatusExisting, assignmentID: o.AssignmentID, label: label.Existing}
+	if o.Status == jobs.StatusRemoved || o.Status == jobs.StatusAbsent {
+		v.status, v.label = jobs.StatusAbsent, label.Absent
+	}
 	if o.Row == row {
 		v.status, v.label = o.Status, statusOutcome(o.Status)
 	}
@@ -88,6 +91,10 @@ func statusOutcome(s jobs.Status) label.Outcome {
 		return label.Invalid
 	case jobs.StatusConflict:
 		return label.Conflict
+	case jobs.StatusRemoved:
+		return label.Removed
+	case jobs.StatusAbsent:
+		return label.Absent
 	}
 	return label.Failed
 }

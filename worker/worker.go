@@ -35,6 +35,7 @@ type Worker struct {
 	mu         sync.Mutex
 	tenants    map[string]*tenant
 	mergeKinds map[string]bool // kinds switched to merge after a route error
+	rmByAssign map[string]bool // kinds removed through /assign after a DELETE route error
 	running    bool
 	abort      context.CancelFunc // hard stop of the current Run
 
@@ -66,6 +67,7 @@ func New(store *jobs.Store, g Graph, cfg Config) (*Worker, error) {
 		logT:        rate.NewLimiter(rate.Every(5*time.Second), 3),
 		tenants:     make(map[string]*tenant),
 		mergeKinds:  make(map[string]bool),
+		rmByAssign:  make(map[string]bool),
 	}, nil
 }
 

@@ -22,6 +22,8 @@ const (
 	Failed    Outcome = "failed"
 	Invalid   Outcome = "invalid"
 	Conflict  Outcome = "conflict"
+	Removed   Outcome = "removed"
+	Absent    Outcome = "absent"
 )
 
 // Outcomes of a Graph call that failed and will be retried.
@@ -68,7 +70,7 @@ const (
 // Outcomes returns every Outcome, in a fixed order.
 func Outcomes() []Outcome {
 	return []Outcome{
-		Created, Existing, Duplicate, Failed, Invalid, Conflict,
+		Created, Existing, Duplicate, Failed, Invalid, Conflict, Removed, Absent,
 		Throttled, Transient, Ambiguous,
 		Error, Panic, Blocked, Deadline, HandedBack, Held,
 		Permanent, Unauthorized, Forbidden, RouteNotSupported, Reconciled,
