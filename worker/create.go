@@ -48,7 +48,7 @@ func (h *handling) create() verdict {
 		have, found, err = h.reconcile()
 		same = h.reconciledStatus()
 	} else {
-		have, found, err = h.r.policySet(job, k).find(h, want)
+		have, found, err = h.r.policySet(job, k).find(h, want, h.otherSince)
 	}
 	if err != nil {
 		return h.classify(err, false)

@@ -44,6 +44,10 @@ type handling struct {
 	// inDoubt: a write of this key may have been applied without an
 	// outcome recorded (an unsettled intent); a reconcile must look first.
 	inDoubt bool
+	// otherSince is when another import recorded an outcome for the key
+	// (zero if none): a policy listing older than that may miss what it
+	// wrote, so the create strategy lists again before writing.
+	otherSince time.Time
 }
 
 // handle processes one message and settles it (Ack, NakWithDelay or Term)
@@ -151,6 +155,9 @@ func (h *handling) process(cancel context.CancelFunc) verdict {
 	// (the assignment may have been deleted since): Graph decides.
 	if hasOutcome && o.ImportID == job.ImportID {
 		return recorded(o, job.Row)
+	}
+	if hasOutcome {
+		h.otherSince = o.At
 	}
 	// An unsettled intent means a write may have landed, unless the row
 	// that wrote it recorded its outcome since.

@@ -3,6 +3,7 @@ package worker
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
@@ -13,6 +14,7 @@ import (
 type policySet struct {
 	mu     sync.Mutex
 	loaded bool
+	listed time.Time // when the listing in set was asked for
 	set    []graph.Assignment
 }
 
@@ -36,16 +38,19 @@ func (r *runner) policySet(j jobs.Job, k *graph.Kind) *policySet {
 }
 
 // find looks for a's target among the policy's direct assignments, listing
-// the policy first if this import has not yet.
-func (ps *policySet) find(h *handling, a graph.Assignment) (graph.Assignment, bool, error) {
+// the policy first if this import has not yet, or if its listing was asked
+// for before since (another import recorded a write of the key then: two
+// imports of one assignment running at once read, not write, to learn it).
+func (ps *policySet) find(h *handling, a graph.Assignment, since time.Time) (graph.Assignment, bool, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if !ps.loaded {
+	if !ps.loaded || ps.listed.Before(since) {
+		asked := time.Now()
 		set, err := h.list()
 		if err != nil {
 			return graph.Assignment{}, false, err
 		}
-		ps.set, ps.loaded = set, true
+		ps.set, ps.loaded, ps.listed = set, true, asked
 	}
 	found, ok := findDirect(ps.set, a)
 	return found, ok, nil
@@ -60,9 +65,9 @@ func (ps *policySet) add(a graph.Assignment) {
 	}
 }
 
-// replace stores a fresh listing.
-func (ps *policySet) replace(set []graph.Assignment) {
+// replace stores a fresh listing, asked for at asked.
+func (ps *policySet) replace(set []graph.Assignment, asked time.Time) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.set, ps.loaded = set, true
+	ps.set, ps.loaded, ps.listed = set, true, asked
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
@@ -12,11 +13,10 @@ import (
 // reconcile lists the policy fresh (not from the cache) and looks for the
 // job's target among its direct assignments.
 func (h *handling) reconcile() (graph.Assignment, bool, error) {
-	set, err := h.list()
+	set, err := h.relist()
 	if err != nil {
 		return graph.Assignment{}, false, err
 	}
-	h.r.policySet(h.job, h.kind).replace(set)
 	a, found := findDirect(set, h.job.Assignment())
 	return a, found, nil
 }
@@ -86,4 +86,16 @@ func findDirect(set []graph.Assignment, a graph.Assignment) (graph.Assignment, b
 		}
 	}
 	return graph.Assignment{}, false
+}
+
+// relist lists the policy fresh (not from the cache) and stores the
+// listing in the import's cache.
+func (h *handling) relist() ([]graph.Assignment, error) {
+	asked := time.Now()
+	set, err := h.list()
+	if err != nil {
+		return nil, err
+	}
+	h.r.policySet(h.job, h.kind).replace(set, asked)
+	return set, nil
 }

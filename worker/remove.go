@@ -154,17 +154,6 @@ func inheritedMessage(a graph.Assignment) string {
 	return "assignment " + a.ID + " is inherited from " + set + "; remove it from the policy set"
 }
 
-// relist lists the policy fresh (not from the cache) and stores the
-// listing in the import's cache.
-func (h *handling) relist() ([]graph.Assignment, error) {
-	set, err := h.list()
-	if err != nil {
-		return nil, err
-	}
-	h.r.policySet(h.job, h.kind).replace(set)
-	return set, nil
-}
-
 // snapshot returns a copy of the policy's set, listing the policy first if
 // this import has not yet.
 func (ps *policySet) snapshot(h *handling) ([]graph.Assignment, error) {
