@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulkassign/bulkassign/contract"
 )
 
 const namespace = "bulkassign"
@@ -34,11 +36,15 @@ var attemptOutcomes = map[string]bool{
 	"handed_back": true, "held": true,
 }
 
-// Row statuses accepted by [Metrics.RowFinished] (the jobs.Status values);
-// anything else is counted as "other".
-var rowStatuses = map[string]bool{
-	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true, "conflict": true,
-}
+// Row statuses accepted by [Metrics.RowFinished]: every
+// [contract.Status]; anything else is counted as "other".
+var rowStatuses = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range contract.Statuses() {
+		m[string(s)] = true
+	}
+	return m
+}()
 
 // Store operations accepted by [Metrics.StoreError] (the worker's);
 // anything else is counted as "other".
