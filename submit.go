@@ -95,7 +95,7 @@ func (s *submitter) handle(ctx context.Context, data []byte) (reply submitReply)
 		var re *ingest.RowError
 		switch {
 		case errors.As(err, &re):
-			rowErrs = append(rowErrs, submitReplyRowErr{Row: row, Column: re.Column, Reason: re.Reason})
+			rowErrs = append(rowErrs, submitReplyRowErr{Row: row, Column: string(re.Column), Reason: re.Reason})
 			continue
 		case err != nil:
 			rowErrs = append(rowErrs, submitReplyRowErr{Row: row, Reason: err.Error()})
