@@ -1,0 +1,93 @@
+package imports
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/bulkassign/bulkassign/contract"
+	"github.com/bulkassign/bulkassign/jobs"
+)
+
+// TestWriteReport pins the report's columns (a public contract) in both
+// formats and checks that internal fields stay out of them.
+func TestWriteReport(t *testing.T) {
+	j := jobs.Job{Key: "k1", ImportID: "imp", Row: 2, Tenant: "contoso.onmicrosoft.com", Kind: "deviceConfigurations",
+		PolicyID: "6b0d549b-6f03-675a-1600-a35a099950d8", Target: "group", GroupID: "ae97ba94-d0ed-a82f-8f6d-05584ef8aa38", APIVersion: "v1.0"}
+	created := jobs.ResultFor(j, jobs.StatusCreated)
+	created.AssignmentID, created.HTTPStatus, created.Attempts = "6b0d549b_ae97ba94", 201, 1
+	failed := jobs.ResultFor(j, jobs.StatusFailed)
+	failed.Row, failed.HTTPStatus, failed.ErrorCode, failed.ErrorMessage, failed.Attempts = 3, 403, "forbidden", `a "quoted", message`, 2
+	fj := j
+	fj.Row, fj.Kind, fj.FilterID, fj.FilterType, fj.Intent, fj.APIVersion = 4, "mobileApps", "99999999-8888-7777-6666-555555555555", "include", "required", "beta"
+	dup := jobs.ResultFor(fj, jobs.StatusDuplicate)
+	dup.DuplicateOf = 2
+	results := []jobs.Result{created, failed, dup}
+
+	var b bytes.Buffer
+	if err := writeReport(&b, "csv", results); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first 13 columns are the original contract, in their order; the
+	// others were appended.
+	want := [][]string{
+		{"row", "tenant_id", "kind", "policy_id", "target", "group_id", "status", "assignment_id", "http_status", "error_code", "error_message", "attempts", "key",
+			"filter_id", "filter_type", "intent", "api_version", "duplicate_of"},
+		{"2", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "created", "6b0d549b_ae97ba94", "201", "", "", "1", "k1",
+			"", "", "", "v1.0", ""},
+		{"3", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "failed", "", "403", "forbidden", `a "quoted", message`, "2", "k1",
+			"", "", "", "v1.0", ""},
+		{"4", j.Tenant, "mobileApps", j.PolicyID, "group", j.GroupID, "duplicate", "", "", "", "", "0", "k1",
+			fj.FilterID, "include", "required", "beta", "2"},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("csv has %d lines, want %d", len(recs), len(want))
+	}
+	for i := range want {
+		if !slices.Equal(recs[i], want[i]) {
+			t.Errorf("csv line %d\n got %q\nwant %q", i, recs[i], want[i])
+		}
+	}
+
+	b.Reset()
+	if err := writeReport(&b, "json", results); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b.Bytes(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("json rows %d", len(rows))
+	}
+	for _, r := range rows {
+		if len(r) != len(contract.ReportColumns()) {
+			t.Errorf("json row has %d fields, want the %d report columns: %v", len(r), len(contract.ReportColumns()), r)
+		}
+		for _, c := range contract.ReportColumns() {
+			if _, ok := r[c]; !ok {
+				t.Errorf("json row lacks %q", c)
+			}
+		}
+	}
+	if rows[1]["error_code"] != "forbidden" || rows[1]["http_status"] != float64(403) {
+		t.Errorf("json row 2: %v", rows[1])
+	}
+	if r := rows[2]; r["filter_id"] != fj.FilterID || r["filter_type"] != "include" || r["intent"] != "required" ||
+		r["api_version"] != "beta" || r["duplicate_of"] != float64(2) {
+		t.Errorf("json row 3: %v", r)
+	}
+	b.Reset()
+	if err := writeReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
+		t.Errorf("empty json report %q, %v", b.String(), err)
+	}
+	if err := writeReport(&b, "xml", results); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
