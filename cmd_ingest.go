@@ -33,12 +33,12 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer src.cleanup()
-	b, _, err := openBackend(ctx, env, &nats, &logs)
+	b, importer, err := openBackend(ctx, env, &nats, &logs, ing.maxInFlight)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	if wait && b.emb != nil {
+	defer b.Close()
+	if wait && b.Server != nil {
 		// This process runs the data dir's server: no worker can reach it,
 		// so waiting makes sense only when no row needs one.
 		n, err := validJobs(ctx, src, &ing)
@@ -49,7 +49,7 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 			return fmt.Errorf("--wait: no bulkassign serve or run is using data dir %s, so nothing would process the rows; start `bulkassign serve` first, or use `bulkassign run`", nats.dataDir)
 		}
 	}
-	imp, err := enqueue(ctx, env, b, src, &ing, nil)
+	imp, err := createImport(ctx, env, importer, src, &ing, nil)
 	if err != nil {
 		return err
 	}
@@ -57,10 +57,10 @@ func cmdIngest(ctx context.Context, env *environment, args []string) error {
 	if !wait {
 		return nil
 	}
-	if err := waitImport(ctx, env, b.store, imp, quiet, nil); err != nil {
+	if err := waitImport(ctx, env, importer, imp, quiet, nil); err != nil {
 		return err
 	}
-	return finishReport(context.WithoutCancel(ctx), env, b.store, imp, defaultReportPath(src.name, "csv"), "csv", quiet)
+	return finishReport(context.WithoutCancel(ctx), env, importer, imp, defaultReportPath(src.name, "csv"), "csv")
 }
 
 // validJobs counts the rows of src that would become jobs (enqueue prints
@@ -71,7 +71,7 @@ func validJobs(ctx context.Context, src *source, o *ingestOptions) (int, error) 
 		return 0, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	defer f.Close()
-	sum, err := ingest.Validate(ctx, f, o.options(""))
+	sum, err := ingest.Validate(ctx, f, o.options())
 	if err != nil && !errors.Is(err, ingest.ErrInvalidRows) {
 		return 0, err
 	}

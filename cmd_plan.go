@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -65,7 +64,7 @@ func cmdPlan(ctx context.Context, env *environment, args []string) error {
 	}
 	defer f.Close()
 
-	p, err := plan.Build(ctx, plan.Config{Graph: client, Ingest: ing.options(""), Reads: reads, Logger: log}, f, src.name)
+	p, err := plan.Build(ctx, plan.Config{Graph: client, Ingest: ing.options(), Reads: reads, Logger: log}, f, src.name)
 	var fe *ingest.FileError
 	switch {
 	case errors.As(err, &fe):
@@ -105,19 +104,7 @@ func defaultPlanPath(name string) string {
 // writePlan writes the plan to path through a temporary file renamed into
 // place, so that a reader never sees half a plan.
 func writePlan(path string, p *plan.Plan) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".bulkassign-plan-*")
-	if err != nil {
-		return fmt.Errorf("write plan: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := p.Write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write plan: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := writeFile(path, 0o600, p.Write); err != nil {
 		return fmt.Errorf("write plan: %w", err)
 	}
 	return nil

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+
+	"github.com/bulkassign/bulkassign/imports"
 )
 
 func cmdReport(ctx context.Context, env *environment, args []string) error {
@@ -24,30 +25,27 @@ func cmdReport(ctx context.Context, env *environment, args []string) error {
 	if err := wantArgs(fs, 1, 1, "one IMPORT"); err != nil {
 		return err
 	}
-	if format != "csv" && format != "json" {
-		return fmt.Errorf("%w: --format %q (csv or json)", errUsage, format)
+	if err := imports.CheckFormat(format); err != nil {
+		return fmt.Errorf("%w: --format: %v", errUsage, err)
 	}
-	b, _, err := openBackend(ctx, env, &nats, &logs)
+	b, importer, err := openBackend(ctx, env, &nats, &logs, 0)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	imp, err := lookupImport(ctx, b.store, fs.Arg(0))
+	defer b.Close()
+	imp, err := lookupImport(ctx, b.Store, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	prog, err := b.store.Progress(ctx, imp)
+	p, err := writeReport(ctx, env, importer, imp, out, format)
 	if err != nil {
 		return err
 	}
-	if err := writeReportFile(env, out, format, prog.Results); err != nil {
-		return err
+	if err := p.Err(); err != nil {
+		return err // exit 1
 	}
-	switch {
-	case prog.Missing > 0:
-		return &exitError{code: exitFailed, err: errors.New(missingText(imp, prog))}
-	case len(prog.Results) < imp.Rows:
-		fmt.Fprintf(env.stderr, "import %s: %d of %d rows have a result so far\n", imp.ID, len(prog.Results), imp.Rows)
+	if len(p.Results) < imp.Rows {
+		fmt.Fprintf(env.stderr, "import %s: %d of %d rows have a result so far\n", imp.ID, len(p.Results), imp.Rows)
 	}
 	return nil
 }

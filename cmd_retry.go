@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/imports"
+	"github.com/bulkassign/bulkassign/service"
 )
 
 func cmdRetry(ctx context.Context, env *environment, args []string) error {
@@ -33,81 +33,44 @@ func cmdRetry(ctx context.Context, env *environment, args []string) error {
 	if err := wantArgs(fs, 1, 1, "one IMPORT"); err != nil {
 		return err
 	}
-	log, err := logs.logger(env)
-	if err != nil {
-		return err
-	}
-	var p *pipeline
-	var b *backend
+	var (
+		p        *pipeline
+		b        *service.Backend
+		importer *imports.Importer
+		err      error
+	)
 	if wait {
-		if p, err = openPipeline(ctx, env, &nats, &graphOpts, &work, log); err != nil {
+		log, err := logs.logger(env)
+		if err != nil {
 			return err
 		}
-		b = p.b
-	} else if b, err = nats.open(ctx, env.stderr, log, lookUp); err != nil {
+		if p, err = openPipeline(ctx, env, &nats, &graphOpts, &work, "", 0, log); err != nil {
+			return err
+		}
+		b, importer = p.b, p.svc.Importer()
+	} else if b, importer, err = openBackend(ctx, env, &nats, &logs, 0); err != nil {
 		return err
 	}
-	defer b.close()
-	orig, err := lookupImport(ctx, b.store, fs.Arg(0))
+	defer b.Close()
+	orig, err := lookupImport(ctx, b.Store, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	imp, err := retryImport(ctx, b.store, orig)
+	failed, err := importer.FailedRows(ctx, orig)
 	if err != nil {
 		return err
 	}
-	if imp.Rows == 0 {
+	if failed.Len() == 0 {
 		fmt.Fprintf(env.stdout, "import %s has no failed rows to retry\n", orig.ID)
 		return nil
+	}
+	imp, err := importer.Create(ctx, imports.Spec{Name: "retry of " + orig.ID, Source: orig.Source}, failed)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(env.stdout, "import %s: %d failed rows of %s re-enqueued\n", imp.ID, imp.Rows, orig.ID)
 	if !wait {
 		return nil
 	}
-	return p.process(ctx, env, imp, "", cmp.Or(report, imp.ID+".report.csv"), "csv", quiet)
-}
-
-// retryImport enqueues the failed rows of orig as a new import.
-func retryImport(ctx context.Context, store *jobs.Store, orig jobs.Import) (jobs.Import, error) {
-	results, err := store.Results(ctx, orig.ID)
-	if err != nil {
-		return jobs.Import{}, err
-	}
-	imp := jobs.Import{
-		ID: jobs.NewImportID(), Name: "retry of " + orig.ID, Source: orig.Source, SHA256: orig.SHA256,
-		Created: time.Now().UTC(),
-	}
-	var retry []jobs.Job
-	tenants := map[string]bool{}
-	for _, r := range results {
-		if r.Status != jobs.StatusFailed || r.Job == nil {
-			continue
-		}
-		j := *r.Job
-		j.ImportID = imp.ID
-		retry = append(retry, j)
-		imp.RowSet.Add(j.Row)
-		if !tenants[j.Tenant] {
-			tenants[j.Tenant] = true
-			imp.Tenants = append(imp.Tenants, j.Tenant)
-		}
-	}
-	imp.Rows, imp.Jobs = len(retry), len(retry)
-	if len(retry) == 0 {
-		return imp, nil
-	}
-	if err := store.PutImport(ctx, imp); err != nil {
-		return imp, err
-	}
-	pub := store.NewPublisher(1024)
-	for _, j := range retry {
-		if err := pub.Publish(ctx, j); err != nil {
-			return imp, err
-		}
-	}
-	if _, err := pub.Flush(ctx); err != nil {
-		return imp, err
-	}
-	imp.Enqueued = true
-	return imp, store.PutImport(ctx, imp)
+	return p.process(ctx, env, imp, cmp.Or(report, imp.ID+".report.csv"), "csv", quiet)
 }

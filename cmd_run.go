@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/bulkassign/bulkassign/graph"
+	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/jobs"
-	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/preflight"
+	"github.com/bulkassign/bulkassign/service"
 	"github.com/bulkassign/bulkassign/worker"
 )
 
@@ -86,10 +84,10 @@ func defaultReportPath(name, format string) string {
 
 // runPipeline is run's body: backend, enqueue, workers, wait, report.
 func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source, log *slog.Logger) error {
-	if f.format != "csv" && f.format != "json" {
-		return fmt.Errorf("%w: --format %q (csv or json)", errUsage, f.format)
+	if err := imports.CheckFormat(f.format); err != nil {
+		return fmt.Errorf("%w: --format: %v", errUsage, err)
 	}
-	p, err := openPipeline(ctx, env, &f.nats, &f.graph, &f.work, log)
+	p, err := openPipeline(ctx, env, &f.nats, &f.graph, &f.work, f.metrics, f.ing.maxInFlight, log)
 	if err != nil {
 		return err
 	}
@@ -100,14 +98,14 @@ func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source
 // run checks the tenants of src (preflight), enqueues it, processes it and
 // writes the report.
 func (p *pipeline) run(ctx context.Context, env *environment, f *runFlags, src *source) error {
-	imp, err := enqueue(ctx, env, p.b, src, &f.ing, p.preflight(env, f))
+	imp, err := createImport(ctx, env, p.svc.Importer(), src, &f.ing, p.preflight(env, f))
 	if err != nil {
 		return err
 	}
 	if !f.quiet {
 		fmt.Fprintf(env.stderr, "import %s: %d rows (%d jobs, %d invalid, %d duplicate)\n", imp.ID, imp.Rows, imp.Jobs, imp.Invalid, imp.Duplicates)
 	}
-	return p.process(ctx, env, imp, f.metrics, f.report, f.format, f.quiet)
+	return p.process(ctx, env, imp, f.report, f.format, f.quiet)
 }
 
 // preflight returns the check of run's tenants: one token and one read
@@ -138,20 +136,21 @@ func (p *pipeline) preflight(env *environment, f *runFlags) checkFunc {
 	}
 }
 
-// pipeline is what processing an import in this process needs: the store,
-// the Graph client, metrics and the worker's settings.
+// pipeline is a service run in this process for one import (run, retry
+// --wait, demo): it stops when the store cannot make progress.
 type pipeline struct {
-	b      *backend
+	b      *service.Backend
+	svc    *service.Service
 	client *graph.Client
-	m      *metrics.Metrics
-	reg    *prometheus.Registry
-	work   *workerOptions
 	log    *slog.Logger
 	// graphHost and identityHost name the endpoints in messages.
 	graphHost, identityHost string
 }
 
-func openPipeline(ctx context.Context, env *environment, n *natsOptions, g *graphOptions, work *workerOptions, log *slog.Logger) (*pipeline, error) {
+// openPipeline opens the store (provisioning it) and builds the service,
+// serving metrics on metricsAddr (if set) while it runs; maxInFlight
+// bounds its publishes (0: the default).
+func openPipeline(ctx context.Context, env *environment, n *natsOptions, g *graphOptions, work *workerOptions, metricsAddr string, maxInFlight int, log *slog.Logger) (*pipeline, error) {
 	m, reg, err := newMetrics()
 	if err != nil {
 		return nil, err
@@ -161,204 +160,121 @@ func openPipeline(ctx context.Context, env *environment, n *natsOptions, g *grap
 		return nil, err
 	}
 	n.intentsMaxAge = work.intentsMaxAge()
-	b, err := n.open(ctx, env.stderr, log, provision)
+	b, err := n.open(ctx, env.stderr, log, true)
 	if err != nil {
 		return nil, err
 	}
-	m.WatchQueueDepth(b.store.PendingTenants)
-	p := &pipeline{b: b, client: client, m: m, reg: reg, work: work, log: log}
+	wcfg := work.config(log, m)
+	wcfg.StopOnStall = true
+	svc, err := service.New(service.Config{
+		Backend: b, Graph: client, Worker: wcfg, Imports: imports.Config{MaxInFlight: maxInFlight, Logger: log},
+		MetricsAddr: metricsAddr, Metrics: m, Gatherer: reg, Logger: log,
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	p := &pipeline{b: b, svc: svc, client: client, log: log}
 	p.graphHost, p.identityHost = g.hosts(env)
 	return p, nil
 }
 
-func (p *pipeline) close() { p.b.close() }
+// close closes the store if the service did not run (it closes it when it
+// does).
+func (p *pipeline) close() { p.b.Close() }
 
-// process runs workers in this process until every row of imp has a
-// result (serving metrics on metricsAddr if set), then writes the report
-// and returns the exit status as finishReport does. A soft stop drains the
-// workers; a hard stop (second signal) aborts them. When the job store
-// cannot make progress for --stall-timeout, the workers stop and process
-// returns that error (exit 1): a later run finishes the import.
-func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Import, metricsAddr, report, format string, quiet bool) error {
-	cfg := p.work.config(p.log, p.m)
-	// A store that cannot make progress ends the run. Requests still
-	// waiting on it (final writes, lease renewals) would each wait for
-	// their timeout: closing the connection ends them at once.
-	cfg.StopOnStall = true
-	cfg.OnStall = func(*worker.StallError) { p.b.nc.Close() }
-	w, err := worker.New(p.b.store, p.client, cfg)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	// The workers' context ends when the import is done or on a soft stop;
-	// the wait ends early when the workers stop by themselves.
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	waitCtx, stopWait := context.WithCancelCause(ctx)
-	defer stopWait(nil)
-	var wg sync.WaitGroup
-	var workErr error
-	wg.Add(1)
+// process runs the service until every row of imp has a result, then
+// writes the report and returns the exit status as finishReport does. A
+// soft stop drains the workers; a hard stop (second signal) aborts them.
+// When the job store cannot make progress for --stall-timeout, the service
+// stops and process returns that error (exit 1): a later run finishes the
+// import.
+func (p *pipeline) process(ctx context.Context, env *environment, imp jobs.Import, report, format string, quiet bool) error {
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	stopAbort := context.AfterFunc(env.hard, p.svc.Abort)
+	defer stopAbort()
+	// The wait ends early when the service stops by itself.
+	waitCtx, endWait := context.WithCancel(ctx)
+	defer endWait()
+	var runErr error
+	ran := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		workErr = runWorker(workCtx, env.hard, w)
-		if workErr != nil {
-			stopWait(workErr)
-		}
+		defer close(ran)
+		runErr = p.svc.Run(runCtx)
+		endWait()
 	}()
-	if metricsAddr != "" {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := metrics.Serve(workCtx, metricsAddr, metrics.Handler(p.reg, nil), p.log); err != nil {
-				p.log.Error("metrics server", slog.Any("error", err))
-			}
-		}()
+	err := waitImport(waitCtx, env, p.svc.Importer(), imp, quiet, p.svc.Waiting)
+	if err == nil {
+		err = finishReport(context.WithoutCancel(ctx), env, p.svc.Importer(), imp, report, format)
 	}
-	waitErr := waitImport(waitCtx, env, p.b.store, imp, quiet, w.Waiting)
-	stopWork()
-	wg.Wait()
+	stop()
+	<-ran
 	switch {
-	case errors.Is(workErr, worker.ErrStalled):
-		return fmt.Errorf("%w\nnothing recorded so far is lost: once the cause is fixed, running the command again finishes the import", workErr)
-	case workErr != nil && !errors.Is(workErr, context.Canceled):
-		return workErr
-	case waitErr != nil:
-		return waitErr
+	case errors.Is(runErr, worker.ErrStalled):
+		return fmt.Errorf("%w\nnothing recorded so far is lost: once the cause is fixed, running the command again finishes the import", runErr)
+	case runErr != nil:
+		return runErr
 	}
-	return finishReport(context.WithoutCancel(ctx), env, p.b.store, imp, report, format, quiet)
-}
-
-// missingCheckInterval is how often waitImport checks that the rows still
-// without a result can get one.
-const missingCheckInterval = 5 * time.Second
-
-// waitImport blocks until every row of imp has a result, showing progress
-// and, when this process runs the workers, the tenants that wait (waiting,
-// nil otherwise). It fails (exit 1) when rows lack a result that can no longer come: no
-// job of the import's tenants is queued any more.
-func waitImport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, quiet bool, waiting func() []worker.TenantState) error {
-	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminal(env.stderr), quiet, waiting)
-	defer p.stop()
-	watchCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	complete := make(chan struct{})
-	var once sync.Once
-	seen := 0
-	errc := make(chan error, 1)
-	go func() {
-		errc <- store.WatchResults(watchCtx, imp.ID, func(r jobs.Result) {
-			seen++
-			p.add(r.Status)
-			if seen >= imp.Rows {
-				once.Do(func() { close(complete) })
-			}
-		})
-	}()
-	if imp.Rows == 0 {
-		once.Do(func() { close(complete) })
-	}
-	check := time.NewTicker(missingCheckInterval)
-	defer check.Stop()
-	for {
-		select {
-		case <-complete:
-			cancel()
-			<-errc
-			return nil
-		case err := <-errc:
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("watch results: %w", err)
-		case <-ctx.Done():
-			cancel()
-			<-errc
-			return ctx.Err()
-		case <-check.C:
-			if err := checkMissing(ctx, store, imp); err != nil {
-				cancel()
-				<-errc
-				return err
-			}
-		}
-	}
-}
-
-// checkMissing returns an error naming the rows of imp that lack a result
-// which can no longer come, or nil. A failing read is not an error here:
-// the workers' stall detection reports a store that cannot make progress.
-func checkMissing(ctx context.Context, store *jobs.Store, imp jobs.Import) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	prog, err := store.Progress(ctx, imp)
-	if err != nil || prog.Missing == 0 {
-		return nil
-	}
-	return &exitError{code: exitFailed, err: errors.New(missingText(imp, prog))}
-}
-
-// missingText names the rows of imp that have no result and will get none.
-func missingText(imp jobs.Import, prog jobs.ImportProgress) string {
-	rows := "rows " + prog.MissingRows.Format(20)
-	if prog.MissingRows.Len() == 0 {
-		rows = "the import does not record which rows"
-	}
-	return fmt.Sprintf("import %s: %d of %d rows have no result and will get none (no job of theirs is left in the queue; "+
-		"their results or jobs were lost, e.g. in a damaged block of the store): %s. "+
-		"Run the same file again to redo them: rows already written are recognised, not written twice",
-		imp.ID, prog.Missing, imp.Rows, rows)
+	return err
 }
 
 // finishReport writes the report and the summary, and returns the exit
 // status: 0 when every row is created/existing/duplicate/removed/absent, 1
 // otherwise (failed, invalid, conflict). The summary goes to stdout, or to stderr
 // when the report does (path "-"), so that stdout is exactly the report.
-func finishReport(ctx context.Context, env *environment, store *jobs.Store, imp jobs.Import, path, format string, quiet bool) error {
-	results, err := store.Results(ctx, imp.ID)
+func finishReport(ctx context.Context, env *environment, importer *imports.Importer, imp jobs.Import, path, format string) error {
+	p, err := writeReport(ctx, env, importer, imp, path, format)
 	if err != nil {
 		return err
 	}
-	if err := writeReportFile(env, path, format, results); err != nil {
-		return err
-	}
-	counts := map[jobs.Status]int{}
-	for _, r := range results {
-		counts[r.Status]++
-	}
-	var parts []string
-	for _, s := range []jobs.Status{jobs.StatusCreated, jobs.StatusExisting, jobs.StatusDuplicate, jobs.StatusFailed, jobs.StatusInvalid, jobs.StatusConflict,
-		jobs.StatusRemoved, jobs.StatusAbsent} {
-		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
-	}
 	if path == "-" {
-		fmt.Fprintf(env.stderr, "import %s: %d rows: %s\n", imp.ID, len(results), strings.Join(parts, ", "))
+		fmt.Fprintf(env.stderr, "import %s: %d rows: %s\n", imp.ID, len(p.Results), p.Counts)
 	} else {
-		fmt.Fprintf(env.stdout, "import %s: %d rows: %s\nreport: %s\n", imp.ID, len(results), strings.Join(parts, ", "), path)
+		fmt.Fprintf(env.stdout, "import %s: %d rows: %s\nreport: %s\n", imp.ID, len(p.Results), p.Counts, path)
 	}
-	if counts[jobs.StatusFailed] > 0 || counts[jobs.StatusInvalid] > 0 || counts[jobs.StatusConflict] > 0 {
+	if !p.Counts.OK() {
 		return &exitError{code: exitFailed}
 	}
 	return nil
 }
 
-func writeReportFile(env *environment, path, format string, results []jobs.Result) error {
+// writeReport writes the report of imp to path (standard output for "-"),
+// through a temporary file renamed into place, and returns where imp
+// stands.
+func writeReport(ctx context.Context, env *environment, importer *imports.Importer, imp jobs.Import, path, format string) (imports.Progress, error) {
 	if path == "-" {
-		return jobs.WriteReport(env.stdout, format, results)
+		return importer.Report(ctx, imp, env.stdout, format)
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	var p imports.Progress
+	err := writeFile(path, 0o666, func(w io.Writer) error {
+		var err error
+		p, err = importer.Report(ctx, imp, w, format)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("write report: %w", err)
+		return p, fmt.Errorf("write report: %w", err)
 	}
-	if err := jobs.WriteReport(f, format, results); err != nil {
+	return p, nil
+}
+
+// writeFile writes path through a temporary file beside it renamed into
+// place, so that a reader never sees half a file; perm is the new file's
+// mode before the umask.
+func writeFile(path string, perm os.FileMode, write func(io.Writer) error) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("write report: %w", err)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write report: %w", err)
+		return err
 	}
 	return os.Rename(tmp, path)
 }

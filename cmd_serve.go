@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
-	"github.com/bulkassign/bulkassign/metrics"
-	"github.com/bulkassign/bulkassign/worker"
+	"github.com/bulkassign/bulkassign/imports"
+	"github.com/bulkassign/bulkassign/service"
 )
 
 func cmdServe(ctx context.Context, env *environment, args []string) error {
@@ -49,65 +47,22 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	nats.intentsMaxAge = work.intentsMaxAge()
-	b, err := nats.open(ctx, env.stderr, log, provision)
+	b, err := nats.open(ctx, env.stderr, log, true)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	m.WatchQueueDepth(b.store.PendingTenants)
-	w, err := worker.New(b.store, client, work.config(log, m))
+	defer b.Close()
+	svc, err := service.New(service.Config{
+		Backend: b, Graph: client, Worker: work.config(log, m), Imports: imports.Config{Logger: log},
+		SubmitSubject: subject, Ingest: ing.options(), MetricsAddr: metricsAddr, Metrics: m, Gatherer: reg, Logger: log,
+	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-
-	// Workers drain on the soft stop; the hard stop aborts them at once.
-	workCtx, stopWork := context.WithCancel(ctx)
-	defer stopWork()
-	var wg sync.WaitGroup
-	if metricsAddr != "" {
-		ready := func(context.Context) error {
-			if !b.nc.IsConnected() {
-				return errors.New("not connected to NATS")
-			}
-			return w.Stalled()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := metrics.Serve(workCtx, metricsAddr, metrics.Handler(reg, ready), log); err != nil {
-				log.Error("metrics server", slog.Any("error", err))
-			}
-		}()
-	}
-	if subject != "" {
-		sub := &submitter{store: b.store, m: m, log: log, opts: ing.options("")}
-		qs, err := sub.subscribe(workCtx, b.nc, subject)
-		if err != nil {
-			return fmt.Errorf("subscribe %s: %w", subject, err)
-		}
-		defer func() { _ = qs.Unsubscribe() }()
-	}
+	// The first signal stops the service in order (see package service);
+	// the second aborts what is in flight.
+	stopAbort := context.AfterFunc(env.hard, svc.Abort)
+	defer stopAbort()
 	log.Info("serving", slog.String("version", version), slog.String("submit_subject", subject))
-	err = runWorker(workCtx, env.hard, w)
-	stopWork()
-	wg.Wait()
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
-}
-
-// runWorker runs w until soft ends (then it drains) and aborts it at once
-// when hard ends first.
-func runWorker(soft, hard context.Context, w *worker.Worker) error {
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-hard.Done():
-			w.Abort()
-		case <-done:
-		}
-	}()
-	return w.Run(soft)
+	return svc.Run(ctx)
 }

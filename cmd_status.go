@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/jobs"
 )
 
@@ -22,47 +23,36 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 	if err := wantArgs(fs, 0, 1, "at most one IMPORT"); err != nil {
 		return err
 	}
-	b, _, err := openBackend(ctx, env, &nats, &logs)
+	b, importer, err := openBackend(ctx, env, &nats, &logs, 0)
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer b.Close()
 
 	var imps []jobs.Import
 	if fs.NArg() == 1 {
-		imp, err := lookupImport(ctx, b.store, fs.Arg(0))
+		imp, err := lookupImport(ctx, b.Store, fs.Arg(0))
 		if err != nil {
 			return err
 		}
 		imps = []jobs.Import{imp}
-	} else if imps, err = b.store.Imports(ctx); err != nil {
+	} else if imps, err = b.Store.Imports(ctx); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMPORT\tNAME\tCREATED\tROWS\tDONE\tCREATED\tEXISTING\tDUPLICATE\tFAILED\tINVALID\tSTATE")
 	var missing []string
 	for _, imp := range imps {
-		prog, err := b.store.Progress(ctx, imp)
+		p, err := importer.Progress(ctx, imp)
 		if err != nil {
 			return err
 		}
-		results := prog.Results
-		c := map[jobs.Status]int{}
-		for _, r := range results {
-			c[r.Status]++
+		if err := p.Err(); err != nil {
+			missing = append(missing, err.Error())
 		}
-		state := "running"
-		switch {
-		case !imp.Enqueued:
-			state = "enqueueing"
-		case prog.Missing > 0:
-			state = fmt.Sprintf("%d rows missing", prog.Missing)
-			missing = append(missing, missingText(imp, prog))
-		case len(results) >= imp.Rows:
-			state = "done"
-		}
+		c := p.Counts
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", imp.ID, imp.Name, imp.Created.Format("2006-01-02 15:04:05"),
-			imp.Rows, len(results), c[jobs.StatusCreated], c[jobs.StatusExisting], c[jobs.StatusDuplicate], c[jobs.StatusFailed], c[jobs.StatusInvalid], state)
+			imp.Rows, len(p.Results), c[contract.StatusCreated], c[contract.StatusExisting], c[contract.StatusDuplicate], c[contract.StatusFailed], c[contract.StatusInvalid], p.State())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -70,7 +60,7 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 	for _, m := range missing {
 		fmt.Fprintf(env.stdout, "\n%s\n", m)
 	}
-	pending, err := b.store.PendingTenants(ctx)
+	pending, err := b.Store.PendingTenants(ctx)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,9 @@ func cmdValidate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer src.cleanup()
-	opts := o.options("")
+	opts := o.options()
 	opts.AllowUnresolved = true
-	sum, err := validateSource(ctx, env, src, opts, nil)
+	sum, err := validateSource(ctx, env, src, opts)
 	if err != nil {
 		return err
 	}

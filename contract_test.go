@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/contract"
 )
 
 // TestParseFlagsAnywhere: flags are read before, between and after the
@@ -109,7 +109,7 @@ func TestReportToStandardOutput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stdout is not a CSV report: %v\n%s", err, out)
 	}
-	if len(recs) != len(rows)+1 || !slices.Equal(recs[0], jobs.ReportColumns) {
+	if len(recs) != len(rows)+1 || !slices.Equal(recs[0], contract.ReportColumns()) {
 		t.Fatalf("stdout has %d records, header %q:\n%s", len(recs), recs[0], out)
 	}
 	for _, r := range recs[1:] {

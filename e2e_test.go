@@ -300,38 +300,6 @@ func TestRunInvalidAndDuplicates(t *testing.T) {
 	e.assertSimHas(rows)
 }
 
-// TestRun429Storm: 30% of writes answered 429 with Retry-After 1–3 s, on
-// top of window throttling: every row lands once, no tenant went over its
-// window, and no write came before a Retry-After ran out.
-func TestRun429Storm(t *testing.T) {
-	cfg := fastSim()
-	cfg.ThrottleRate = 0.3
-	cfg.RetryAfterMin, cfg.RetryAfterMax = time.Second, 3*time.Second
-	// Writes already on the wire when a 429 comes back cannot honour it:
-	// those sent within EarlyGrace of it are not counted as early.
-	cfg.EarlyGrace = 100 * time.Millisecond
-	e := newE2E(t, cfg)
-	rows := genRows(3, 3, 40)
-	path := e.writeCSV("storm.csv", rows)
-	code, out, errOut := e.run(append([]string{"run"}, append(fastWorker, path)...)...)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
-	}
-	e.assertSimHas(rows)
-	st := e.sim.Stats()
-	if st.Throttled == 0 {
-		t.Fatal("the storm throttled nothing: the test tests nothing")
-	}
-	if st.EarlyWrites != 0 {
-		t.Errorf("%d writes before their tenant's Retry-After ran out", st.EarlyWrites)
-	}
-	for tenant, n := range e.sim.MaxWritesInWindow() {
-		if n > cfg.AppWriteLimit {
-			t.Errorf("tenant %s: %d writes in one window, limit %d", tenant, n, cfg.AppWriteLimit)
-		}
-	}
-}
-
 // TestValidateCommand: exit 0 on a good file, 2 with row/column/reason on a
 // bad one; unknown command and bad flags exit 2.
 func TestValidateCommand(t *testing.T) {

@@ -147,7 +147,7 @@ func TestRunRefusedTenant(t *testing.T) {
 	}
 	f.report = defaultReportPath(src.name, f.format)
 	ctx := context.Background()
-	p, err := openPipeline(ctx, env, &f.nats, &f.graph, &f.work, log)
+	p, err := openPipeline(ctx, env, &f.nats, &f.graph, &f.work, f.metrics, f.ing.maxInFlight, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,27 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/bulkassign/bulkassign/contract"
+	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/worker"
 )
+
+// waitImport blocks until every row of imp has a result (see
+// imports.Importer.Wait), showing progress and, when this process runs the
+// workers, the tenants that wait (waiting; nil otherwise).
+func waitImport(ctx context.Context, env *environment, importer *imports.Importer, imp jobs.Import, quiet bool, waiting func() []worker.TenantState) error {
+	p := newProgress(env.stderr, imp.Rows, quiet || !isTerminal(env.stderr), quiet, waiting)
+	defer p.stop()
+	return importer.Wait(ctx, imp, p.update)
+}
 
 // progress shows how far an import is: a live bar on a terminal, a plain
 // line every few seconds otherwise, nothing when quiet. When the workers
@@ -21,9 +33,7 @@ type progress struct {
 	start   time.Time
 	waiting func() []worker.TenantState // nil: workers run elsewhere
 	mu      sync.Mutex
-	done    int
-	failed  int
-	invalid int
+	counts  imports.Counts
 	stopc   chan struct{}
 	wg      sync.WaitGroup
 }
@@ -55,16 +65,11 @@ func newProgress(w io.Writer, total int, plain, quiet bool, waiting func() []wor
 	return p
 }
 
-func (p *progress) add(s jobs.Status) {
+// update records the rows counted so far.
+func (p *progress) update(c imports.Counts) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.done++
-	switch s {
-	case jobs.StatusFailed:
-		p.failed++
-	case jobs.StatusInvalid:
-		p.invalid++
-	}
+	p.counts = c
 }
 
 func (p *progress) stop() {
@@ -78,8 +83,9 @@ func (p *progress) stop() {
 
 func (p *progress) draw(final bool) {
 	p.mu.Lock()
-	done, failed, invalid := p.done, p.failed, p.invalid
+	c := p.counts
 	p.mu.Unlock()
+	done, failed, invalid := c.Done(), c[contract.StatusFailed], c[contract.StatusInvalid]
 	line := progressLine(done, failed, invalid, p.total, time.Since(p.start))
 	if p.waiting != nil && !final {
 		if ws := waitingLine(p.waiting(), time.Now()); ws != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/service"
 )
 
 // freeAddr returns a loopback address with a port that was free just now.
@@ -62,13 +63,13 @@ func TestServeIngestAndSubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	request := func(body string) submitReply {
+	request := func(body string) service.SubmitReply {
 		t.Helper()
 		msg, err := nc.Request("bulkassign.submit", []byte(body), 10*time.Second)
 		if err != nil {
 			t.Fatalf("request: %v", err)
 		}
-		var r submitReply
+		var r service.SubmitReply
 		if err := json.Unmarshal(msg.Data, &r); err != nil {
 			t.Fatalf("reply %q: %v", msg.Data, err)
 		}

@@ -13,17 +13,17 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/time/rate"
 
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphsim"
+	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/natsembed"
-	"github.com/bulkassign/bulkassign/redact"
+	"github.com/bulkassign/bulkassign/service"
 	"github.com/bulkassign/bulkassign/worker"
 )
 
@@ -52,91 +52,29 @@ func (o *natsOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "how long a job held by a worker that died stays invisible before it is delivered again")
 }
 
-// storeAccess says what a command does with the store.
-type storeAccess int
-
-const (
-	// lookUp is for commands that read or enqueue (status, report, ingest,
-	// retry): they join the process that owns --data-dir, or run the
-	// embedded server for their own duration, and open the store without
-	// changing its topology.
-	lookUp storeAccess = iota
-	// provision is for commands that run workers (run, serve, demo, retry
-	// --wait): they own --data-dir, waiting while another process does,
-	// and create or update the store's topology.
-	provision
-)
-
-// backend is an open connection to JetStream, and the embedded server if
-// this process runs it.
-type backend struct {
-	emb    *natsembed.Server
-	nc     *nats.Conn
-	closed chan struct{} // closed when nc is closed
-	store  *jobs.Store
-}
-
-// open connects to NATS as access says (see storeAccess) and opens the
-// store. While it waits for a data dir another process owns, it says so
-// on stderr.
-func (o *natsOptions) open(ctx context.Context, stderr io.Writer, log *slog.Logger, access storeAccess) (*backend, error) {
-	b := &backend{closed: make(chan struct{})}
-	opts := []nats.Option{
-		nats.Name("bulkassign"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.RetryOnFailedConnect(false),
-		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+// open connects to NATS and opens the store: provisioning it, for the
+// commands that run workers (run, serve, demo, retry --wait), which own
+// --data-dir and wait while another process does (saying so on stderr);
+// looking it up otherwise (status, report, ingest, retry), joining the
+// process that owns --data-dir or running its server for their own
+// duration.
+func (o *natsOptions) open(ctx context.Context, stderr io.Writer, log *slog.Logger, provision bool) (*service.Backend, error) {
+	cfg := service.BackendConfig{
+		URL:       o.url,
+		Embedded:  o.embedded(log),
+		Provision: provision,
+		Store:     jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log},
+		Logger:    log,
 	}
-	var err error
-	switch {
-	case o.url != "":
-		if b.nc, err = nats.Connect(o.url, opts...); err != nil {
-			var ue *neturl.Error
-			if errors.As(err, &ue) {
-				err = ue.Err // it quotes the URL, credentials included
-			}
-			err = fmt.Errorf("connect to NATS at %s: %w", redact.URL(o.url), err)
-		}
-	case access == provision:
-		wait := &dataDirWait{w: stderr, dir: o.dataDir, every: rate.Sometimes{First: 1, Interval: 30 * time.Second}}
-		if b.emb, err = natsembed.StartWhenFree(ctx, o.embedded(log), wait.waiting); err != nil {
-			return nil, fmt.Errorf("start embedded NATS: %w", err)
-		}
+	wait := &dataDirWait{w: stderr, dir: o.dataDir, every: rate.Sometimes{First: 1, Interval: 30 * time.Second}}
+	if provision && o.url == "" {
+		cfg.OnWait = wait.waiting
+	}
+	b, err := service.OpenBackend(ctx, cfg)
+	if err == nil {
 		wait.done()
-		log.Debug("embedded NATS started", slog.String("url", b.emb.ClientURL()), slog.String("data_dir", o.dataDir))
-		b.nc, err = b.emb.Connect(opts...)
-	default:
-		if _, serr := os.Stat(o.dataDir); errors.Is(serr, os.ErrNotExist) {
-			return nil, fmt.Errorf("no bulkassign store in data dir %s (it does not exist); start `bulkassign serve` or `run` first", o.dataDir)
-		}
-		b.emb, b.nc, err = natsembed.Attach(ctx, o.embedded(log), opts...)
-		if err == nil {
-			log.Debug("connected to the embedded NATS of the data dir", slog.String("data_dir", o.dataDir),
-				slog.String("url", b.nc.ConnectedUrlRedacted()), slog.Bool("joined", b.emb == nil))
-		}
 	}
-	if err != nil {
-		b.close()
-		return nil, err
-	}
-	open := jobs.Open
-	if access == provision {
-		open = jobs.Provision
-	}
-	cfg := jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log}
-	if o.url == "" {
-		cfg.LocalStoreDir = o.dataDir // our embedded server's, or the one that owns it
-	}
-	b.store, err = open(ctx, b.nc, cfg)
-	if err != nil {
-		b.close()
-		if errors.Is(err, jobs.ErrNoStore) {
-			return nil, fmt.Errorf("%w; start `bulkassign serve` or `run` first", err)
-		}
-		return nil, fmt.Errorf("open JetStream store: %w", err)
-	}
-	return b, nil
+	return b, err
 }
 
 // embedded is the embedded server's configuration.
@@ -163,23 +101,6 @@ func (d *dataDirWait) waiting(o natsembed.Owner) {
 func (d *dataDirWait) done() {
 	if d.waited {
 		fmt.Fprintf(d.w, "bulkassign: data dir %s is free; continuing\n", d.dir)
-	}
-}
-
-// close drains the connection, then stops the embedded server (last).
-func (b *backend) close() {
-	if b.nc != nil {
-		// Drain flushes pending publishes and acks, then closes.
-		if err := b.nc.Drain(); err == nil {
-			select {
-			case <-b.closed:
-			case <-time.After(5 * time.Second):
-			}
-		}
-		b.nc.Close()
-	}
-	if b.emb != nil {
-		b.emb.Shutdown()
 	}
 }
 
@@ -335,25 +256,38 @@ func isTerminal(w any) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// openBackend builds the logger and opens NATS and the store for look-up:
-// the start of every command that reads or enqueues.
-func openBackend(ctx context.Context, env *environment, o *natsOptions, logs *logOptions) (*backend, *slog.Logger, error) {
+// openBackend builds the logger, opens NATS and the store for look-up
+// (the start of every command that reads or enqueues) and an importer on
+// it, whose publishes in flight maxInFlight bounds (0: the default).
+func openBackend(ctx context.Context, env *environment, o *natsOptions, logs *logOptions, maxInFlight int) (*service.Backend, *imports.Importer, error) {
 	log, err := logs.logger(env)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := o.open(ctx, env.stderr, log, lookUp)
+	b, err := o.open(ctx, env.stderr, log, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	return b, log, nil
+	importer, err := imports.New(b.Store, imports.Config{MaxInFlight: maxInFlight, Logger: log})
+	if err != nil {
+		b.Close()
+		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return b, importer, nil
 }
 
-// lookupImport finds an import by id; an unknown id is a usage error.
+// lookupImport finds an import by id: an id that is malformed or names no
+// import is a usage error (exit 2), any other failure (the store not
+// answering) a runtime error (exit 1).
 func lookupImport(ctx context.Context, store *jobs.Store, id string) (jobs.Import, error) {
 	imp, err := store.Import(ctx, id)
-	if err != nil {
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return imp, &exitError{code: exitUsage, err: fmt.Errorf("no import %q", id)}
+	case errors.Is(err, jobs.ErrInvalidImportID):
 		return imp, &exitError{code: exitUsage, err: fmt.Errorf("import %q: %w", id, err)}
+	case err != nil:
+		return imp, fmt.Errorf("import %q: %w", id, err)
 	}
 	return imp, nil
 }

@@ -52,6 +52,15 @@
 // [MaxRecordLen] bytes is a file error: the CSV reader would otherwise buffer
 // it whole.
 //
+// # Queue messages
+//
+// A queue message carries rows as JSON objects whose fields are the column
+// names: one object, or an array of them ([SplitMessages]). [ParseMessage]
+// checks one; [IngestMessages] checks the elements of one message as a
+// file's rows are checked (row n is the n-th element), duplicates
+// included. A field error is a [RowError] whose Column names the column as
+// data ([contract.Column]).
+//
 // Ingest does not know NATS: [Ingest] hands jobs and results to a [Sink] the
 // caller wires to the queue.
 package ingest

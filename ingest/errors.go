@@ -3,6 +3,8 @@ package ingest
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bulkassign/bulkassign/contract"
 )
 
 // File-level error sentinels, wrapped by [*FileError].
@@ -65,7 +67,7 @@ type RowError struct {
 	Row int `json:"row"`
 	// Column is the column at fault ("" when the row as a whole is, e.g. a
 	// wrong number of fields).
-	Column string `json:"column,omitempty"`
+	Column contract.Column `json:"column,omitempty"`
 	// Reason says what is wrong, e.g. `not a GUID: "x"`.
 	Reason string `json:"reason"`
 }
@@ -84,5 +86,5 @@ func (e *RowError) message() string {
 	if e.Column == "" {
 		return e.Reason
 	}
-	return "column " + e.Column + ": " + e.Reason
+	return "column " + string(e.Column) + ": " + e.Reason
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jszwec/csvutil"
 
+	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/jobs"
 )
 
@@ -50,8 +51,7 @@ func run(ctx context.Context, src io.Reader, opts Options, sink Sink) (Summary, 
 	if err != nil {
 		return Summary{}, err
 	}
-	p := &pass{ctx: ctx, opts: opts, sink: sink, seen: make(map[[16]byte]int32), tenants: make(map[string]struct{})}
-	p.sum.skipInvalid = opts.SkipInvalid
+	p := &pass{rows: newRows(ctx, opts, sink)}
 
 	h := sha256.New()
 	br := bufio.NewReaderSize(io.TeeReader(src, h), 64<<10)
@@ -67,31 +67,38 @@ func run(ctx context.Context, src io.Reader, opts Options, sink Sink) (Summary, 
 	if err := p.readAll(); err != nil {
 		return p.summary(), err
 	}
-	p.sum.complete = true
-	p.sum.SHA256 = hex.EncodeToString(h.Sum(nil))
-	s := p.summary()
-	if s.Invalid > 0 && !opts.SkipInvalid {
-		return s, fmt.Errorf("ingest: %w: %d of %d rows", ErrInvalidRows, s.Invalid, s.Rows)
-	}
-	return s, nil
+	return p.finish(hex.EncodeToString(h.Sum(nil)))
 }
 
-// pass is the state of one run.
+// pass is the state of one run over a CSV input.
 type pass struct {
+	*rows
+	in     *boundedReader
+	csv    *csv.Reader
+	dec    *csvutil.Decoder
+	header []string // normalised column names (placeholders for unknown ones)
+	names  []string // column names as written, trimmed
+}
+
+// rows is what a pass over a CSV file and one over a list of messages
+// share: it checks each row, counts it, finds duplicates and hands the row
+// to the sink (none when validating).
+type rows struct {
 	ctx     context.Context
 	opts    Options
 	sink    Sink
-	in      *boundedReader
-	csv     *csv.Reader
-	dec     *csvutil.Decoder
-	header  []string // normalised column names (placeholders for unknown ones)
-	names   []string // column names as written, trimmed
 	sum     Summary
 	seen    map[[16]byte]int32 // key prefix → first row
 	tenants map[string]struct{}
 }
 
-func (p *pass) summary() Summary {
+func newRows(ctx context.Context, opts Options, sink Sink) *rows {
+	p := &rows{ctx: ctx, opts: opts, sink: sink, seen: make(map[[16]byte]int32), tenants: make(map[string]struct{})}
+	p.sum.skipInvalid = opts.SkipInvalid
+	return p
+}
+
+func (p *rows) summary() Summary {
 	s := p.sum
 	s.Tenants = make([]string, 0, len(p.tenants))
 	for t := range p.tenants {
@@ -102,6 +109,19 @@ func (p *pass) summary() Summary {
 		s.Tenants = nil
 	}
 	return s
+}
+
+// finish completes the summary of a pass that read its whole input, whose
+// digest is sha, and returns an error wrapping [ErrInvalidRows] when rows
+// are invalid and not to be skipped.
+func (p *rows) finish(sha string) (Summary, error) {
+	p.sum.complete = true
+	p.sum.SHA256 = sha
+	s := p.summary()
+	if s.Invalid > 0 && !p.opts.SkipInvalid {
+		return s, fmt.Errorf("ingest: %w: %d of %d rows", ErrInvalidRows, s.Invalid, s.Rows)
+	}
+	return s, nil
 }
 
 func (p *pass) readAll() error {
@@ -172,53 +192,53 @@ func (p *pass) readHeader() error {
 		return fmt.Errorf("ingest: read header: %w", err)
 	}
 	p.in.recordDone()
-	known := Columns()
+	known := contract.CSVColumns()
 	header := make([]string, len(rec))
 	names := make([]string, len(rec))
 	var unknown, dup []string
-	seen := make(map[string]bool, len(rec))
+	seen := make(map[contract.Column]bool, len(rec))
 	for i, name := range rec {
 		if strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) || hasControl(name) {
 			return &FileError{Row: 1, Err: ErrNotCSV, Detail: "the header holds binary data"}
 		}
 		names[i] = strings.TrimSpace(name)
-		n := strings.ToLower(names[i])
-		header[i] = n
+		n := contract.Column(strings.ToLower(names[i]))
+		header[i] = string(n)
 		if !slices.Contains(known, n) {
 			unknown = append(unknown, quote(strings.TrimSpace(name)))
 			header[i] = fmt.Sprintf("\x00extra%d", i) // never a field name
 			continue
 		}
 		if seen[n] {
-			dup = append(dup, n)
+			dup = append(dup, string(n))
 		}
 		seen[n] = true
 	}
 	if len(seen) == 0 {
-		return &FileError{Row: 1, Err: ErrNoHeader, Detail: "the first row names none of the columns " + strings.Join(known, ", ")}
+		return &FileError{Row: 1, Err: ErrNoHeader, Detail: "the first row names none of the columns " + columnList(known)}
 	}
 	if len(dup) > 0 {
 		return &FileError{Row: 1, Err: ErrHeader, Detail: "duplicate columns: " + strings.Join(dup, ", ")}
 	}
 	if len(unknown) > 0 && !p.opts.AllowExtraColumns {
-		return &FileError{Row: 1, Err: ErrHeader, Detail: fmt.Sprintf("unknown columns: %s (known: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))}
+		return &FileError{Row: 1, Err: ErrHeader, Detail: fmt.Sprintf("unknown columns: %s (known: %s)", strings.Join(unknown, ", "), columnList(known))}
 	}
-	required := []string{ColKind, ColPolicy, ColTarget}
-	if seen[ColPolicyName] {
-		required = []string{ColKind, ColTarget}
+	required := []contract.Column{contract.ColKind, contract.ColPolicy, contract.ColTarget}
+	if seen[contract.ColPolicyName] {
+		required = []contract.Column{contract.ColKind, contract.ColTarget}
 	}
 	if p.opts.Tenant == "" {
-		required = append([]string{ColTenant}, required...)
+		required = append([]contract.Column{contract.ColTenant}, required...)
 	}
-	var missing []string
+	var missing []contract.Column
 	for _, c := range required {
 		if !seen[c] {
 			missing = append(missing, c)
 		}
 	}
 	if len(missing) > 0 {
-		detail := "missing required columns: " + strings.Join(missing, ", ")
-		if slices.Equal(missing, []string{ColTenant}) {
+		detail := "missing required columns: " + columnList(missing)
+		if slices.Equal(missing, []contract.Column{contract.ColTenant}) {
 			detail += " (or give a default tenant)"
 		}
 		return &FileError{Row: 1, Err: ErrHeader, Detail: detail}
@@ -239,7 +259,7 @@ func (p *pass) checkFields(rec []string) *RowError {
 			if strings.HasPrefix(col, "\x00") {
 				col = p.names[i] // an extra column
 			}
-			return tooLong(col, len(f))
+			return tooLong(contract.Column(col), len(f))
 		}
 	}
 	return nil
@@ -247,7 +267,7 @@ func (p *pass) checkFields(rec []string) *RowError {
 
 // row validates one data row (unless rerr already condemns it), counts it
 // and emits it.
-func (p *pass) row(row int, raw rawRow, rerr *RowError) error {
+func (p *rows) row(row int, raw rawRow, rerr *RowError) error {
 	p.sum.Rows++
 	var j jobs.Job
 	if rerr == nil {
@@ -317,6 +337,15 @@ func (p *pass) row(row int, raw rawRow, rerr *RowError) error {
 		return fmt.Errorf("ingest: row %d: job: %w", row, err)
 	}
 	return nil
+}
+
+// columnList spells columns for a message: "kind, policy_id".
+func columnList(cols []contract.Column) string {
+	s := make([]string, len(cols))
+	for i, c := range cols {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ", ")
 }
 
 // clip bounds an unvalidated value copied into a result.

@@ -1,10 +1,14 @@
 package ingest
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
 )
@@ -66,5 +70,80 @@ func TestParseMessage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSplitMessages(t *testing.T) {
+	t.Parallel()
+	many := "[" + strings.Repeat(`{},`, MaxMessageRows) + `{}]`
+	tests := []struct {
+		name  string
+		given string
+		want  int    // elements; 0: an error
+		err   string // in the error
+	}{
+		{name: "object", given: ` {"kind":"x"} `, want: 1},
+		{name: "array", given: `[{"kind":"x"},{"kind":"y"}]`, want: 2},
+		{name: "empty", given: "  ", err: "empty message"},
+		{name: "empty array", given: "[]", err: "empty array"},
+		{name: "bad array", given: "[{", err: "malformed message"},
+		{name: "neither", given: "not json", err: "malformed message"},
+		{name: "too many", given: many, err: "at most 10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			elems, err := SplitMessages([]byte(tt.given))
+			if tt.want > 0 {
+				if err != nil || len(elems) != tt.want {
+					t.Fatalf("got %d elements, %v; want %d", len(elems), err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("error %v, want one containing %q", err, tt.err)
+			}
+		})
+	}
+}
+
+// TestIngestMessages: elements are rows 1, 2, …; a repeated assignment is
+// a duplicate of its first row, as in a file; an element that is not an
+// object and one with a bad column are invalid rows, the first without a
+// column, and refuse the list unless SkipInvalid.
+func TestIngestMessages(t *testing.T) {
+	t.Parallel()
+	row := func(group string) json.RawMessage {
+		return json.RawMessage(`{"tenant_id":"` + tenantA + `","kind":"deviceConfigurations","policy_id":"` + policyA + `","target":"group","group_id":"` + group + `","row":77}`)
+	}
+	ctx := context.Background()
+
+	var c collector
+	sum, err := IngestMessages(ctx, []json.RawMessage{row(groupA), row(groupB), row(strings.ToUpper(groupA))}, Options{ImportID: "imp"}, &c)
+	if err != nil || sum.Rows != 3 || sum.Valid != 2 || sum.Duplicates != 1 || !reflect.DeepEqual(sum.Tenants, []string{tenantA}) {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if len(c.jobs) != 2 || c.jobs[0].Row != 1 || c.jobs[1].Row != 2 || c.jobs[0].ImportID != "imp" {
+		t.Fatalf("jobs %+v", c.jobs)
+	}
+	if len(c.results) != 1 || c.results[0].Row != 3 || c.results[0].Status != jobs.StatusDuplicate || c.results[0].DuplicateOf != 1 {
+		t.Fatalf("results %+v", c.results)
+	}
+
+	bad := []json.RawMessage{row(groupA), json.RawMessage(`"a string"`), row("not-a-guid")}
+	var none collector
+	sum, err = IngestMessages(ctx, bad, Options{}, &none)
+	if !errors.Is(err, ErrInvalidRows) || sum.Invalid != 2 || len(sum.Errors) != 2 {
+		t.Fatalf("summary %+v, %v; want 2 invalid rows", sum, err)
+	}
+	if e := sum.Errors[0]; e.Row != 2 || e.Column != "" || !strings.Contains(e.Reason, "malformed message") {
+		t.Errorf("first error %+v", e)
+	}
+	if e := sum.Errors[1]; e.Row != 3 || e.Column != contract.ColGroup {
+		t.Errorf("second error %+v", e)
+	}
+	var skipped collector
+	if _, err := IngestMessages(ctx, bad, Options{SkipInvalid: true}, &skipped); err != nil || len(skipped.jobs) != 1 || len(skipped.results) != 2 {
+		t.Fatalf("SkipInvalid: %v, %d jobs, %d results", err, len(skipped.jobs), len(skipped.results))
 	}
 }

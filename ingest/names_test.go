@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
 )
@@ -168,7 +169,7 @@ func TestParseMessageNames(t *testing.T) {
 		t.Fatalf("job %+v\nwant %+v", j, want)
 	}
 	var re *RowError
-	if _, err := ParseMessage([]byte(msg), Options{}); !errors.As(err, &re) || re.Column != ColPolicyName {
+	if _, err := ParseMessage([]byte(msg), Options{}); !errors.As(err, &re) || re.Column != contract.ColPolicyName {
 		t.Errorf("names without AllowUnresolved: %v", err)
 	}
 }

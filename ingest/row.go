@@ -1,41 +1,13 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/jobs"
 )
-
-// Column names: a public contract (CSV header and queue message fields).
-const (
-	ColTenant     = "tenant_id"
-	ColKind       = "kind"
-	ColPolicy     = "policy_id"
-	ColTarget     = "target"
-	ColGroup      = "group_id"
-	ColCollection = "collection_id"
-	ColFilter     = "filter_id"
-	ColFilterType = "filter_type"
-	ColIntent     = "intent"
-	ColAPIVersion = "api_version"
-	// ColGroupName, ColFilterName and ColPolicyName name a group, filter or
-	// policy by display name instead of id; a row gives one or the other.
-	ColGroupName  = "group_name"
-	ColFilterName = "filter_name"
-	ColPolicyName = "policy_name"
-	// ColAction is "add" (the default) or "remove".
-	ColAction = "action"
-)
-
-// Columns returns the known column names in their documented order.
-func Columns() []string {
-	return []string{ColTenant, ColKind, ColPolicy, ColTarget, ColGroup, ColCollection,
-		ColFilter, ColFilterType, ColIntent, ColAPIVersion,
-		ColGroupName, ColFilterName, ColPolicyName, ColAction}
-}
 
 // intentList names the install intents in messages; TestIntentList keeps it
 // in step with graph.ParseIntent.
@@ -70,11 +42,14 @@ func (r *rawRow) trim() {
 // fieldTooLong reports the first field over MaxFieldLen (for messages; CSV
 // records are checked field by field, unknown columns included).
 func (r *rawRow) fieldTooLong() *RowError {
-	for _, f := range []struct{ col, v string }{
-		{ColTenant, r.Tenant}, {ColKind, r.Kind}, {ColPolicy, r.Policy}, {ColTarget, r.Target},
-		{ColGroup, r.Group}, {ColCollection, r.Collection}, {ColFilter, r.Filter},
-		{ColFilterType, r.FilterType}, {ColIntent, r.Intent}, {ColAPIVersion, r.APIVersion},
-		{ColGroupName, r.GroupName}, {ColFilterName, r.FilterName}, {ColPolicyName, r.PolicyName}, {ColAction, r.Action},
+	for _, f := range []struct {
+		col contract.Column
+		v   string
+	}{
+		{contract.ColTenant, r.Tenant}, {contract.ColKind, r.Kind}, {contract.ColPolicy, r.Policy}, {contract.ColTarget, r.Target},
+		{contract.ColGroup, r.Group}, {contract.ColCollection, r.Collection}, {contract.ColFilter, r.Filter},
+		{contract.ColFilterType, r.FilterType}, {contract.ColIntent, r.Intent}, {contract.ColAPIVersion, r.APIVersion},
+		{contract.ColGroupName, r.GroupName}, {contract.ColFilterName, r.FilterName}, {contract.ColPolicyName, r.PolicyName}, {contract.ColAction, r.Action},
 	} {
 		if len(f.v) > MaxFieldLen {
 			return tooLong(f.col, len(f.v))
@@ -83,7 +58,7 @@ func (r *rawRow) fieldTooLong() *RowError {
 	return nil
 }
 
-func tooLong(col string, n int) *RowError {
+func tooLong(col contract.Column, n int) *RowError {
 	return &RowError{Column: col, Reason: fmt.Sprintf("field too long: %d bytes (max %d)", n, MaxFieldLen)}
 }
 
@@ -97,7 +72,7 @@ func quote(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-func rowErr(col, format string, args ...any) *RowError {
+func rowErr(col contract.Column, format string, args ...any) *RowError {
 	return &RowError{Column: col, Reason: fmt.Sprintf(format, args...)}
 }
 
@@ -106,186 +81,248 @@ func rowErr(col, format string, args ...any) *RowError {
 // tenant ("" for none); unresolved allows names and removals
 // ([Options.AllowUnresolved]).
 func build(r rawRow, defTenant string, unresolved bool) (jobs.Job, *RowError) {
-	var j jobs.Job
+	b := &builder{r: r, defTenant: defTenant, unresolved: unresolved}
+	// Column by column, in this order: each step relies on the ones
+	// before (the kind, the target, whether there is a filter).
+	for _, step := range []func(*builder) *RowError{
+		(*builder).tenant, (*builder).kind, (*builder).policy, (*builder).target, (*builder).group,
+		(*builder).collection, (*builder).filter, (*builder).apiVersion, (*builder).intent, (*builder).action,
+		(*builder).backstop,
+	} {
+		if rerr := step(b); rerr != nil {
+			return b.j, rerr
+		}
+	}
+	b.j.Key = b.j.ComputeKey()
+	return b.j, nil
+}
 
-	// tenant_id
+// builder is the state of build: the row, the job so far, and what later
+// columns depend on.
+type builder struct {
+	r          rawRow
+	defTenant  string
+	unresolved bool
+	j          jobs.Job
+	k          *graph.Kind
+	hasFilter  bool
+}
+
+// tenant checks tenant_id.
+func (b *builder) tenant() *RowError {
 	switch {
-	case r.Tenant != "":
-		t, err := graph.NormalizeTenant(r.Tenant)
+	case b.r.Tenant != "":
+		t, err := graph.NormalizeTenant(b.r.Tenant)
 		if err != nil {
-			return j, rowErr(ColTenant, "not a tenant id (a GUID or a domain name): %s", quote(r.Tenant))
+			return rowErr(contract.ColTenant, "not a tenant id (a GUID or a domain name): %s", quote(b.r.Tenant))
 		}
-		j.Tenant = t
-	case defTenant != "":
-		j.Tenant = defTenant
+		b.j.Tenant = t
+	case b.defTenant != "":
+		b.j.Tenant = b.defTenant
 	default:
-		return j, rowErr(ColTenant, "missing (and no default tenant given)")
+		return rowErr(contract.ColTenant, "missing (and no default tenant given)")
 	}
+	return nil
+}
 
-	// kind
-	if r.Kind == "" {
-		return j, rowErr(ColKind, "missing")
+// kind checks kind.
+func (b *builder) kind() *RowError {
+	if b.r.Kind == "" {
+		return rowErr(contract.ColKind, "missing")
 	}
-	k, err := graph.LookupKind(r.Kind)
+	k, err := graph.LookupKind(b.r.Kind)
 	if err != nil {
-		return j, rowErr(ColKind, "unknown kind %s", quote(r.Kind))
+		return rowErr(contract.ColKind, "unknown kind %s", quote(b.r.Kind))
 	}
-	j.Kind = k.Name
+	b.k, b.j.Kind = k, k.Name
+	return nil
+}
 
-	// policy_id, policy_name
+// policy checks policy_id and policy_name.
+func (b *builder) policy() *RowError {
 	switch {
-	case r.PolicyName != "":
-		if rerr := checkName(ColPolicy, r.Policy, ColPolicyName, r.PolicyName, unresolved); rerr != nil {
-			return j, rerr
+	case b.r.PolicyName != "":
+		if rerr := checkName(contract.ColPolicy, b.r.Policy, contract.ColPolicyName, b.r.PolicyName, b.unresolved); rerr != nil {
+			return rerr
 		}
-		j.PolicyName = r.PolicyName
-	case r.Policy == "":
-		return j, rowErr(ColPolicy, "missing")
+		b.j.PolicyName = b.r.PolicyName
+	case b.r.Policy == "":
+		return rowErr(contract.ColPolicy, "missing")
 	default:
-		p, err := graph.NormalizePolicyID(r.Policy)
+		p, err := graph.NormalizePolicyID(b.r.Policy)
 		if err != nil {
-			return j, rowErr(ColPolicy, "not a policy id (a GUID or {guid}_Suffix): %s", quote(r.Policy))
+			return rowErr(contract.ColPolicy, "not a policy id (a GUID or {guid}_Suffix): %s", quote(b.r.Policy))
 		}
-		j.PolicyID = p
+		b.j.PolicyID = p
 	}
+	return nil
+}
 
-	// target
-	if r.Target == "" {
-		return j, rowErr(ColTarget, "missing")
+// target checks target against the kind.
+func (b *builder) target() *RowError {
+	if b.r.Target == "" {
+		return rowErr(contract.ColTarget, "missing")
 	}
-	t, err := graph.ParseTargetType(r.Target)
+	t, err := graph.ParseTargetType(b.r.Target)
 	if err != nil {
-		return j, rowErr(ColTarget, "unknown target type %s", quote(r.Target))
+		return rowErr(contract.ColTarget, "unknown target type %s", quote(b.r.Target))
 	}
-	if !k.AllowsTarget(t) {
-		return j, rowErr(ColTarget, "target %s is not allowed for kind %s (allowed: %s)", t, k.Name, targetNames(k.Targets))
+	if !b.k.AllowsTarget(t) {
+		return rowErr(contract.ColTarget, "target %s is not allowed for kind %s (allowed: %s)", t, b.k.Name, targetNames(b.k.Targets))
 	}
-	j.Target = t
+	b.j.Target = t
+	return nil
+}
 
-	// group_id, group_name
+// group checks group_id and group_name against the target.
+func (b *builder) group() *RowError {
+	r, t := b.r, b.j.Target
 	switch {
 	case r.GroupName != "" && !t.NeedsGroup():
-		return j, rowErr(ColGroupName, "not allowed for target %s", t)
+		return rowErr(contract.ColGroupName, "not allowed for target %s", t)
 	case r.GroupName != "":
-		if rerr := checkName(ColGroup, r.Group, ColGroupName, r.GroupName, unresolved); rerr != nil {
-			return j, rerr
+		if rerr := checkName(contract.ColGroup, r.Group, contract.ColGroupName, r.GroupName, b.unresolved); rerr != nil {
+			return rerr
 		}
-		j.GroupName = r.GroupName
+		b.j.GroupName = r.GroupName
 	case t.NeedsGroup() && r.Group == "":
-		return j, rowErr(ColGroup, "missing (target %s needs a group)", t)
+		return rowErr(contract.ColGroup, "missing (target %s needs a group)", t)
 	case t.NeedsGroup():
 		g, err := graph.NormalizeGUID(r.Group)
 		if err != nil {
-			return j, rowErr(ColGroup, "not a GUID: %s", quote(r.Group))
+			return rowErr(contract.ColGroup, "not a GUID: %s", quote(r.Group))
 		}
-		j.GroupID = g
+		b.j.GroupID = g
 	case r.Group != "":
-		return j, rowErr(ColGroup, "not allowed for target %s", t)
+		return rowErr(contract.ColGroup, "not allowed for target %s", t)
 	}
+	return nil
+}
 
-	// collection_id
+// collection checks collection_id against the target.
+func (b *builder) collection() *RowError {
+	r, t := b.r, b.j.Target
 	switch {
 	case t.NeedsCollection() && r.Collection == "":
-		return j, rowErr(ColCollection, "missing (target %s needs a collection)", t)
+		return rowErr(contract.ColCollection, "missing (target %s needs a collection)", t)
 	case t.NeedsCollection():
 		if !isCollectionID(r.Collection) {
-			return j, rowErr(ColCollection, "not a Configuration Manager collection id (e.g. SMS00001): %s", quote(r.Collection))
+			return rowErr(contract.ColCollection, "not a Configuration Manager collection id (e.g. SMS00001): %s", quote(r.Collection))
 		}
-		j.CollectionID = strings.ToUpper(r.Collection)
+		b.j.CollectionID = strings.ToUpper(r.Collection)
 	case r.Collection != "":
-		return j, rowErr(ColCollection, "not allowed for target %s", t)
+		return rowErr(contract.ColCollection, "not allowed for target %s", t)
 	}
+	return nil
+}
 
-	// filter_id, filter_name, filter_type
-	filterCol := ColFilter
+// filter checks filter_id, filter_name and filter_type.
+func (b *builder) filter() *RowError {
+	r := b.r
+	filterCol := contract.ColFilter
 	switch {
 	case r.FilterName != "":
-		if rerr := checkName(ColFilter, r.Filter, ColFilterName, r.FilterName, unresolved); rerr != nil {
-			return j, rerr
+		if rerr := checkName(contract.ColFilter, r.Filter, contract.ColFilterName, r.FilterName, b.unresolved); rerr != nil {
+			return rerr
 		}
-		j.FilterName, filterCol = r.FilterName, ColFilterName
+		b.j.FilterName, filterCol = r.FilterName, contract.ColFilterName
 	case r.Filter != "":
 		f, err := graph.NormalizeGUID(r.Filter)
 		if err != nil {
-			return j, rowErr(ColFilter, "not a GUID: %s", quote(r.Filter))
+			return rowErr(contract.ColFilter, "not a GUID: %s", quote(r.Filter))
 		}
-		j.FilterID = f
+		b.j.FilterID = f
 	}
-	hasFilter := j.FilterID != "" || j.FilterName != ""
+	b.hasFilter = b.j.FilterID != "" || b.j.FilterName != ""
 	ft := strings.ToLower(r.FilterType)
 	switch {
 	case ft == "" || ft == graph.FilterNone:
-		if hasFilter {
-			return j, rowErr(ColFilterType, "missing (a %s needs include or exclude)", filterCol)
+		if b.hasFilter {
+			return rowErr(contract.ColFilterType, "missing (a %s needs include or exclude)", filterCol)
 		}
 	case ft == graph.FilterInclude || ft == graph.FilterExclude:
-		if !hasFilter {
-			return j, rowErr(ColFilterType, "%s needs a filter_id", ft)
+		if !b.hasFilter {
+			return rowErr(contract.ColFilterType, "%s needs a filter_id", ft)
 		}
-		j.FilterType = ft
+		b.j.FilterType = ft
 	default:
-		return j, rowErr(ColFilterType, "must be include or exclude, not %s", quote(r.FilterType))
+		return rowErr(contract.ColFilterType, "must be include or exclude, not %s", quote(r.FilterType))
 	}
+	return nil
+}
 
-	// api_version
-	switch strings.ToLower(r.APIVersion) {
+// apiVersion checks api_version against the kind and the filter.
+func (b *builder) apiVersion() *RowError {
+	k := b.k
+	switch strings.ToLower(b.r.APIVersion) {
 	case "":
-		j.APIVersion = k.DefaultVersion(hasFilter)
+		b.j.APIVersion = k.DefaultVersion(b.hasFilter)
 	case graph.V1, "v1":
-		j.APIVersion = graph.V1
+		b.j.APIVersion = graph.V1
 	case graph.Beta:
-		j.APIVersion = graph.Beta
+		b.j.APIVersion = graph.Beta
 	default:
-		return j, rowErr(ColAPIVersion, "unsupported API version %s (v1.0 or beta)", quote(r.APIVersion))
+		return rowErr(contract.ColAPIVersion, "unsupported API version %s (v1.0 or beta)", quote(b.r.APIVersion))
 	}
-	if !k.HasVersion(j.APIVersion) {
-		return j, rowErr(ColAPIVersion, "kind %s does not exist in %s (has %s)", k.Name, j.APIVersion, strings.Join(k.Versions, ", "))
+	if !k.HasVersion(b.j.APIVersion) {
+		return rowErr(contract.ColAPIVersion, "kind %s does not exist in %s (has %s)", k.Name, b.j.APIVersion, strings.Join(k.Versions, ", "))
 	}
-	if hasFilter && j.APIVersion != graph.Beta {
-		return j, rowErr(ColAPIVersion, "assignment filters exist only in beta, not %s", j.APIVersion)
+	if b.hasFilter && b.j.APIVersion != graph.Beta {
+		return rowErr(contract.ColAPIVersion, "assignment filters exist only in beta, not %s", b.j.APIVersion)
 	}
+	return nil
+}
 
-	// intent
+// intent checks intent against the kind.
+func (b *builder) intent() *RowError {
+	k := b.k
 	switch {
-	case k.NeedsIntent && r.Intent == "":
-		return j, rowErr(ColIntent, "missing (kind %s needs one of %s)", k.Name, intentList)
+	case k.NeedsIntent && b.r.Intent == "":
+		return rowErr(contract.ColIntent, "missing (kind %s needs one of %s)", k.Name, intentList)
 	case k.NeedsIntent:
-		in, err := graph.ParseIntent(r.Intent)
+		in, err := graph.ParseIntent(b.r.Intent)
 		if err != nil {
-			return j, rowErr(ColIntent, "not one of %s: %s", intentList, quote(r.Intent))
+			return rowErr(contract.ColIntent, "not one of %s: %s", intentList, quote(b.r.Intent))
 		}
-		j.Intent = in
-	case r.Intent != "":
-		return j, rowErr(ColIntent, "not allowed for kind %s", k.Name)
+		b.j.Intent = in
+	case b.r.Intent != "":
+		return rowErr(contract.ColIntent, "not allowed for kind %s", k.Name)
 	}
+	return nil
+}
 
-	// action
-	switch strings.ToLower(r.Action) {
+// action checks action.
+func (b *builder) action() *RowError {
+	switch strings.ToLower(b.r.Action) {
 	case "", jobs.ActionAdd:
 	case jobs.ActionRemove:
-		if !unresolved {
-			return j, rowErr(ColAction, "remove is not supported by this command (bulkassign plan shows what a removal would do)")
+		if !b.unresolved {
+			return rowErr(contract.ColAction, "remove is not supported by this command (bulkassign plan shows what a removal would do)")
 		}
-		j.Action = jobs.ActionRemove
+		b.j.Action = jobs.ActionRemove
 	default:
-		return j, rowErr(ColAction, "must be add or remove, not %s", quote(r.Action))
+		return rowErr(contract.ColAction, "must be add or remove, not %s", quote(b.r.Action))
 	}
+	return nil
+}
 
-	// Backstop: the registry's own rules, so that ingest never emits a job
-	// the worker would reject. A name stands in for its id as a well-formed
-	// placeholder until resolution fills the id in.
-	a := j.Assignment()
-	if j.GroupName != "" {
+// backstop checks the job against the registry's own rules, so that
+// ingest never emits a job the worker would reject. A name stands in for
+// its id as a well-formed placeholder until resolution fills the id in.
+// The steps before name the column of every rule they know; the registry's
+// error names none, so the row as a whole is at fault.
+func (b *builder) backstop() *RowError {
+	a := b.j.Assignment()
+	if b.j.GroupName != "" {
 		a.Target.GroupID = placeholderID
 	}
-	if j.FilterName != "" {
+	if b.j.FilterName != "" {
 		a.Target.FilterID = placeholderID
 	}
-	if err := k.Validate(a, j.APIVersion); err != nil {
-		return j, &RowError{Column: backstopColumn(err), Reason: strings.TrimPrefix(err.Error(), graph.ErrInvalidAssignment.Error()+": ")}
+	if err := b.k.Validate(a, b.j.APIVersion); err != nil {
+		return &RowError{Reason: "not a valid assignment: " + strings.TrimPrefix(err.Error(), graph.ErrInvalidAssignment.Error()+": ")}
 	}
-	j.Key = j.ComputeKey()
-	return j, nil
+	return nil
 }
 
 // placeholderID stands in for an id given as a name in the backstop check.
@@ -293,7 +330,7 @@ const placeholderID = "00000000-0000-0000-0000-000000000000"
 
 // checkName checks a name column given instead of the id column: not both,
 // allowed by the command, and a name that may be sent to Graph.
-func checkName(idCol, id, nameCol, name string, unresolved bool) *RowError {
+func checkName(idCol contract.Column, id string, nameCol contract.Column, name string, unresolved bool) *RowError {
 	switch {
 	case id != "":
 		return rowErr(nameCol, "give %s or %s, not both", idCol, nameCol)
@@ -304,29 +341,6 @@ func checkName(idCol, id, nameCol, name string, unresolved bool) *RowError {
 		return rowErr(nameCol, "not a usable display name: %s", strings.TrimPrefix(err.Error(), graph.ErrInvalidName.Error()+": "))
 	}
 	return nil
-}
-
-// backstopColumn picks the column a graph validation error is most about.
-func backstopColumn(err error) string {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "group id"):
-		return ColGroup
-	case strings.Contains(msg, "collection id"):
-		return ColCollection
-	case strings.Contains(msg, "filter type"):
-		return ColFilterType
-	case strings.Contains(msg, "filter"):
-		return ColFilter
-	case strings.Contains(msg, "intent"):
-		return ColIntent
-	case strings.Contains(msg, "API version"):
-		return ColAPIVersion
-	case errors.Is(err, graph.ErrInvalidID):
-		return ColPolicy
-	default:
-		return ColTarget
-	}
 }
 
 func targetNames(ts []graph.TargetType) string {

@@ -25,7 +25,9 @@
 //     copies of messages that could not be processed ([Store.DeadLetter]).
 //   - KV buckets bulkassign_outcomes (assignment key → [Outcome]),
 //     bulkassign_intents (key → [Intent]), bulkassign_leases (see
-//     [Store.Acquire]) and bulkassign_imports (id → [Import]).
+//     [Store.Acquire]) and bulkassign_imports (id → [Import]; and
+//     request.<id> → the request an import came from, kept while it is
+//     enqueued: [Store.PutRequest]).
 //
 // # Exactly once
 //

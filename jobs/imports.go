@@ -38,6 +38,27 @@ type Import struct {
 	RowSet RowSet `json:"row_set,omitempty"`
 	// Enqueued is true once every job was acknowledged by JetStream.
 	Enqueued bool `json:"enqueued"`
+	// Emitted counts the rows, in the order their source gives them,
+	// whose job or result JetStream acknowledged while the import was
+	// being enqueued: an interrupted enqueue resumes after them.
+	Emitted int `json:"emitted,omitempty"`
+	// Request, when set, says how to read the request the import came
+	// from, which the store keeps ([Store.PutRequest]) until the import is
+	// enqueued, so that an enqueue interrupted by a crash can be completed
+	// without its sender. Nil for imports whose source stays with the
+	// caller (a file).
+	Request *Request `json:"request,omitempty"`
+}
+
+// Request describes a request kept for its import: its format and the
+// options its rows were read with.
+type Request struct {
+	// Format is the request's format, e.g. "queue" for a queue message.
+	Format string `json:"format"`
+	// Tenant is the default tenant of rows without one ("" for none).
+	Tenant string `json:"tenant,omitempty"`
+	// AllowExtraColumns is true when unknown fields were ignored.
+	AllowExtraColumns bool `json:"allow_extra_columns,omitempty"`
 }
 
 // ErrInvalidImportID is wrapped by [ValidateImportID].
@@ -116,7 +137,8 @@ func (s *Store) Import(ctx context.Context, id string) (Import, error) {
 
 // Imports returns every import record, newest first.
 func (s *Store) Imports(ctx context.Context) ([]Import, error) {
-	w, err := s.imports.WatchAll(ctx, jetstream.IgnoreDeletes())
+	// Import ids are one subject token: "*" leaves the kept requests out.
+	w, err := s.imports.Watch(ctx, "*", jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("imports: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/graph"
 )
 
@@ -149,26 +150,19 @@ func DecodeJob(data []byte) (Job, error) {
 	return j, nil
 }
 
-// Status is a row's final status in a report.
-type Status string
+// Status is a row's final status in a report: [contract.Status].
+type Status = contract.Status
 
-// Row statuses. They are a public contract (report column "status").
+// Row statuses: those of package contract, where they are documented.
 const (
-	StatusCreated   Status = "created"
-	StatusExisting  Status = "existing"
-	StatusDuplicate Status = "duplicate"
-	StatusFailed    Status = "failed"
-	StatusInvalid   Status = "invalid"
-	// StatusConflict: the policy already assigns the row's target, but with
-	// another filter (id or type) or intent. Nothing was changed; what
-	// Graph has is in the error message.
-	StatusConflict Status = "conflict"
-	// StatusRemoved: a remove row; bulkassign removed the assignment, and
-	// Graph then no longer held it.
-	StatusRemoved Status = "removed"
-	// StatusAbsent: a remove row whose assignment Graph does not hold:
-	// nothing to remove (success).
-	StatusAbsent Status = "absent"
+	StatusCreated   = contract.StatusCreated
+	StatusExisting  = contract.StatusExisting
+	StatusDuplicate = contract.StatusDuplicate
+	StatusFailed    = contract.StatusFailed
+	StatusInvalid   = contract.StatusInvalid
+	StatusConflict  = contract.StatusConflict
+	StatusRemoved   = contract.StatusRemoved
+	StatusAbsent    = contract.StatusAbsent
 )
 
 // Result is what happened to one row: exactly one per row of an import.
@@ -214,14 +208,4 @@ func ResultFor(j Job, s Status) Result {
 		FilterID: j.FilterID, FilterType: j.FilterType, Intent: j.Intent, APIVersion: j.APIVersion,
 		Status: s, Job: &j,
 	}
-}
-
-// OK reports whether the status counts as success for the exit code
-// (failed, invalid and conflict do not).
-func (s Status) OK() bool {
-	switch s {
-	case StatusCreated, StatusExisting, StatusDuplicate, StatusRemoved, StatusAbsent:
-		return true
-	}
-	return false
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/worker/label"
 )
 
@@ -25,12 +26,15 @@ const (
 // which keeps the label bounded.
 var attemptOutcomes = allowed(label.Outcomes())
 
-// Row statuses accepted by [Metrics.RowFinished] (the jobs.Status values);
-// anything else is counted as "other".
-var rowStatuses = map[string]bool{
-	"created": true, "existing": true, "duplicate": true, "failed": true, "invalid": true, "conflict": true,
-	"removed": true, "absent": true,
-}
+// Row statuses accepted by [Metrics.RowFinished]: every
+// [contract.Status]; anything else is counted as "other".
+var rowStatuses = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range contract.Statuses() {
+		m[string(s)] = true
+	}
+	return m
+}()
 
 // Store operations accepted by [Metrics.StoreError] ([label.StoreOps]);
 // anything else is counted as "other".

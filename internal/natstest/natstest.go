@@ -2,9 +2,9 @@
 // each stopped in t.Cleanup: the embedded server on a temporary data
 // directory ([Embedded], [Connect]), a plain JetStream server without
 // authentication standing in for an external NATS ([Plain]), and a
-// JetStream cluster on loopback ([Cluster]). Opening a store on them is
-// one call to jobs.Provision, left to the tests (package jobs's own tests
-// use this package, so it cannot import jobs).
+// JetStream cluster on loopback ([Cluster]). Package storetest opens a
+// store on them for the packages above jobs (package jobs's own tests use
+// this package, so it cannot import jobs).
 package natstest
 
 import (

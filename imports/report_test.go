@@ -1,4 +1,4 @@
-package jobs
+package imports
 
 import (
 	"bytes"
@@ -6,25 +6,28 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+
+	"github.com/bulkassign/bulkassign/contract"
+	"github.com/bulkassign/bulkassign/jobs"
 )
 
 // TestWriteReport pins the report's columns (a public contract) in both
 // formats and checks that internal fields stay out of them.
 func TestWriteReport(t *testing.T) {
-	j := Job{Key: "k1", ImportID: "imp", Row: 2, Tenant: "contoso.onmicrosoft.com", Kind: "deviceConfigurations",
+	j := jobs.Job{Key: "k1", ImportID: "imp", Row: 2, Tenant: "contoso.onmicrosoft.com", Kind: "deviceConfigurations",
 		PolicyID: "6b0d549b-6f03-675a-1600-a35a099950d8", Target: "group", GroupID: "ae97ba94-d0ed-a82f-8f6d-05584ef8aa38", APIVersion: "v1.0"}
-	created := ResultFor(j, StatusCreated)
+	created := jobs.ResultFor(j, jobs.StatusCreated)
 	created.AssignmentID, created.HTTPStatus, created.Attempts = "6b0d549b_ae97ba94", 201, 1
-	failed := ResultFor(j, StatusFailed)
+	failed := jobs.ResultFor(j, jobs.StatusFailed)
 	failed.Row, failed.HTTPStatus, failed.ErrorCode, failed.ErrorMessage, failed.Attempts = 3, 403, "forbidden", `a "quoted", message`, 2
 	fj := j
 	fj.Row, fj.Kind, fj.FilterID, fj.FilterType, fj.Intent, fj.APIVersion = 4, "mobileApps", "99999999-8888-7777-6666-555555555555", "include", "required", "beta"
-	dup := ResultFor(fj, StatusDuplicate)
+	dup := jobs.ResultFor(fj, jobs.StatusDuplicate)
 	dup.DuplicateOf = 2
-	results := []Result{created, failed, dup}
+	results := []jobs.Result{created, failed, dup}
 
 	var b bytes.Buffer
-	if err := WriteReport(&b, "csv", results); err != nil {
+	if err := writeReport(&b, "csv", results); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&b).ReadAll()
@@ -53,7 +56,7 @@ func TestWriteReport(t *testing.T) {
 	}
 
 	b.Reset()
-	if err := WriteReport(&b, "json", results); err != nil {
+	if err := writeReport(&b, "json", results); err != nil {
 		t.Fatal(err)
 	}
 	var rows []map[string]any
@@ -64,10 +67,10 @@ func TestWriteReport(t *testing.T) {
 		t.Fatalf("json rows %d", len(rows))
 	}
 	for _, r := range rows {
-		if len(r) != len(ReportColumns) {
-			t.Errorf("json row has %d fields, want the %d report columns: %v", len(r), len(ReportColumns), r)
+		if len(r) != len(contract.ReportColumns()) {
+			t.Errorf("json row has %d fields, want the %d report columns: %v", len(r), len(contract.ReportColumns()), r)
 		}
-		for _, c := range ReportColumns {
+		for _, c := range contract.ReportColumns() {
 			if _, ok := r[c]; !ok {
 				t.Errorf("json row lacks %q", c)
 			}
@@ -81,23 +84,10 @@ func TestWriteReport(t *testing.T) {
 		t.Errorf("json row 3: %v", r)
 	}
 	b.Reset()
-	if err := WriteReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
+	if err := writeReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
 		t.Errorf("empty json report %q, %v", b.String(), err)
 	}
-	if err := WriteReport(&b, "xml", results); err == nil {
+	if err := writeReport(&b, "xml", results); err == nil {
 		t.Error("unknown format accepted")
-	}
-}
-
-// TestStatusOK: which statuses count as success for the exit code.
-func TestStatusOK(t *testing.T) {
-	for s, want := range map[Status]bool{
-		StatusCreated: true, StatusExisting: true, StatusDuplicate: true,
-		StatusFailed: false, StatusInvalid: false, StatusConflict: false,
-		StatusRemoved: true, StatusAbsent: true,
-	} {
-		if s.OK() != want {
-			t.Errorf("%s.OK() = %v, want %v", s, s.OK(), want)
-		}
 	}
 }

@@ -1,0 +1,33 @@
+// Package service owns bulkassign's long-running process: the store and
+// its connection ([Backend]), the workers, the intakes that turn requests
+// into imports (the queue subject bulkassign.submit, [Config.SubmitSubject])
+// and the operational HTTP server (/metrics, /healthz, /readyz). "bulkassign
+// serve" is a [Service] run until it is stopped; "bulkassign run" is one
+// without intakes, run until its import is done.
+//
+// # Stop
+//
+// [Service.Run] runs until its context ends (the soft stop), then stops
+// in this order, each step after the previous one ended:
+//
+//  1. Readiness turns false (/readyz answers 503), and the intakes stop
+//     taking requests: they leave the hand-off group at once, so that
+//     other replicas get every request, let the requests they are
+//     enqueueing finish, and from then on hand every request that still
+//     reaches them to a live replica and relay its answer — or, when no
+//     replica is left, answer "shutting down" (never "context canceled").
+//  2. The workers drain: they stop fetching, hand back the jobs that have
+//     not started writing and let in-flight writes finish for up to the
+//     worker's drain timeout.
+//  3. The operational HTTP server stops: /healthz answered 200 until here.
+//  4. The intakes unsubscribe.
+//  5. The connection drains and closes.
+//  6. The embedded server, if this process runs it, shuts down.
+//
+// [Service.Abort] is the hard stop (a second signal): in-flight writes and
+// enqueues are cancelled at once, and Run goes through the same steps
+// without waiting. A request whose enqueue was cancelled is answered
+// "shutting down", and the same request sent again resumes its import (see
+// package imports); one nobody sends again is completed by the next
+// service to start ([imports.Importer.Recover]).
+package service

@@ -1,0 +1,271 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulkassign/bulkassign/imports"
+	"github.com/bulkassign/bulkassign/ingest"
+	"github.com/bulkassign/bulkassign/metrics"
+	"github.com/bulkassign/bulkassign/worker"
+)
+
+// Config configures a [Service]. Backend and Graph are required; every
+// other field has a default, filled in by [New].
+type Config struct {
+	// Backend is the store, connection and embedded server the service
+	// runs on. Run closes it at its end (steps 5 and 6 of the stop).
+	Backend *Backend
+	// Graph is what the workers write with (a *graph.Client).
+	Graph worker.Graph
+	// Worker configures the workers. Its Logger and Metrics default to
+	// the service's. With StopOnStall, Run ends when the store cannot
+	// make progress, closing the connection at once, and returns the
+	// *[worker.StallError]. Default: worker's defaults.
+	Worker worker.Config
+	// Imports configures the importer the intakes create imports with
+	// (its Logger defaults to the service's). Default: imports' defaults.
+	Imports imports.Config
+	// SubmitSubject is the NATS subject whose messages become imports
+	// (one JSON object or an array, see [imports.Message]), answered with
+	// a [SubmitReply]; queue group "bulkassign" shares them among
+	// replicas. Default empty: no queue intake.
+	SubmitSubject string
+	// Ingest are the options queue messages are read with (the default
+	// tenant). Default: none.
+	Ingest ingest.Options
+	// HandOffTimeout bounds how long a stopping intake waits for a live
+	// replica to answer a request it hands over. Default 30 s.
+	HandOffTimeout time.Duration
+	// MetricsAddr is the address of /metrics, /healthz and /readyz (e.g.
+	// ":9090"). Default empty: none, unless MetricsListener is set.
+	MetricsAddr string
+	// MetricsListener, when set, is used instead of listening on
+	// MetricsAddr; Run closes it. Default nil.
+	MetricsListener net.Listener
+	// Metrics receives the measurements of the workers and intakes.
+	// Default nil: none.
+	Metrics *metrics.Metrics
+	// Gatherer is what /metrics exposes. Default: an empty registry.
+	Gatherer prometheus.Gatherer
+	// Logger receives the service's log. Default: discard.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	c.HandOffTimeout = cmp.Or(c.HandOffTimeout, 30*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	c.Worker.Logger = cmp.Or(c.Worker.Logger, c.Logger)
+	c.Imports.Logger = cmp.Or(c.Imports.Logger, c.Logger)
+	if c.Worker.Metrics == nil && c.Metrics != nil {
+		c.Worker.Metrics = c.Metrics
+	}
+	if c.Gatherer == nil {
+		c.Gatherer = prometheus.NewRegistry()
+	}
+	return c
+}
+
+// validate reports every invalid field at once.
+func (c Config) validate() error {
+	var errs []error
+	if c.Backend == nil || c.Backend.Store == nil || c.Backend.Conn == nil {
+		errs = append(errs, errors.New("no backend"))
+	}
+	if c.Graph == nil {
+		errs = append(errs, errors.New("no Graph client"))
+	}
+	if c.HandOffTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("hand-off timeout %s: want > 0", c.HandOffTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("service config: %w", err)
+	}
+	return nil
+}
+
+// ErrShuttingDown is what readiness reports from the start of the stop.
+var ErrShuttingDown = errors.New("shutting down")
+
+// Service is bulkassign's long-running process. Create it with [New] and
+// run it once with [Service.Run].
+type Service struct {
+	cfg      Config
+	backend  *Backend
+	worker   *worker.Worker
+	importer *imports.Importer
+	submit   *submitIntake // nil without a queue intake
+	log      *slog.Logger
+
+	// hard ends on Abort: it cancels enqueues and writes in flight.
+	hard     context.Context
+	abort    context.CancelFunc
+	started  atomic.Bool // intakes and workers run
+	draining atomic.Bool
+	ran      atomic.Bool
+}
+
+// New builds a Service: the workers, the importer and the intakes, not
+// started yet.
+func New(cfg Config) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	b := cfg.Backend
+	if cfg.Worker.StopOnStall {
+		// Requests still waiting on a store that stalled (final writes,
+		// lease renewals) would each wait for their timeout: closing the
+		// connection ends them at once.
+		cfg.Worker.OnStall = func(*worker.StallError) { b.Conn.Close() }
+	}
+	w, err := worker.New(b.Store, cfg.Graph, cfg.Worker)
+	if err != nil {
+		return nil, err
+	}
+	im, err := imports.New(b.Store, cfg.Imports)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.WatchQueueDepth(b.Store.PendingTenants)
+	}
+	s := &Service{cfg: cfg, backend: b, worker: w, importer: im, log: cfg.Logger}
+	s.hard, s.abort = context.WithCancel(context.Background())
+	if cfg.SubmitSubject != "" {
+		s.submit = &submitIntake{
+			subject: cfg.SubmitSubject, nc: b.Conn, importer: im, opts: cfg.Ingest, m: cfg.Metrics, log: cfg.Logger,
+			handOffTimeout: cfg.HandOffTimeout, ctx: s.hard,
+		}
+	}
+	return s, nil
+}
+
+// Importer returns the importer on the service's store: how "run" creates
+// its import.
+func (s *Service) Importer() *imports.Importer { return s.importer }
+
+// Waiting returns the tenants whose jobs wait, and why (see
+// [worker.Worker.Waiting]).
+func (s *Service) Waiting() []worker.TenantState { return s.worker.Waiting() }
+
+// Ready returns nil while the service takes work: started, connected to
+// NATS, the store making progress, not stopping. It is what /readyz
+// reports.
+func (s *Service) Ready(context.Context) error {
+	switch {
+	case !s.started.Load():
+		return errors.New("starting")
+	case s.draining.Load():
+		return ErrShuttingDown
+	case !s.backend.Conn.IsConnected():
+		return errors.New("not connected to NATS")
+	}
+	return s.worker.Stalled()
+}
+
+// Abort is the hard stop: enqueues and Graph writes in flight are
+// cancelled at once and Run stops without waiting for them. Safe to call
+// at any time and more than once.
+func (s *Service) Abort() {
+	s.abort()
+	s.worker.Abort()
+}
+
+// Run starts the intakes, the workers and the operational HTTP server and
+// runs until ctx ends, then stops in the order of the package
+// documentation and returns. It returns nil after a stop, the
+// *[worker.StallError] when the store stalled (Config.Worker.StopOnStall),
+// and an error of the queue intake's subscription at once. A Service runs
+// once.
+func (s *Service) Run(ctx context.Context) error {
+	if s.ran.Swap(true) {
+		return errors.New("service: Run called twice")
+	}
+	defer s.abort()
+	defer s.backend.Close() // steps 5 and 6
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	httpDone := s.serveHTTP(httpCtx)
+	if s.submit != nil {
+		s.recover(ctx)
+		if err := s.submit.start(); err != nil {
+			stopHTTP()
+			<-httpDone
+			return err
+		}
+		defer s.submit.close() // step 4
+	}
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	workDone := make(chan error, 1)
+	go func() { workDone <- s.worker.Run(workCtx) }()
+	s.started.Store(true)
+	var workErr error
+	select {
+	case <-ctx.Done():
+	case workErr = <-workDone: // stalled
+		workDone = nil
+	}
+
+	s.draining.Store(true) // step 1
+	if s.submit != nil {
+		s.submit.stopTaking()
+	}
+	stopWork() // step 2
+	if workDone != nil {
+		workErr = <-workDone
+	}
+	stopHTTP() // step 3
+	<-httpDone
+	if errors.Is(workErr, context.Canceled) {
+		workErr = nil
+	}
+	return workErr
+}
+
+// recover completes the imports whose enqueue a crash interrupted.
+func (s *Service) recover(ctx context.Context) {
+	n, err := s.importer.Recover(ctx)
+	if n > 0 {
+		s.log.InfoContext(ctx, "completed imports interrupted while they were enqueued", slog.Int("imports", n))
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "complete imports interrupted while they were enqueued", slog.Any("error", err))
+	}
+}
+
+// serveHTTP starts the operational HTTP server, if any, until ctx ends;
+// the returned channel is closed when it stopped. A server that cannot
+// listen is logged: the service runs without it.
+func (s *Service) serveHTTP(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if s.cfg.MetricsListener == nil && s.cfg.MetricsAddr == "" {
+		close(done)
+		return done
+	}
+	h := metrics.Handler(s.cfg.Gatherer, s.Ready)
+	go func() {
+		defer close(done)
+		var err error
+		if s.cfg.MetricsListener != nil {
+			err = metrics.ServeListener(ctx, s.cfg.MetricsListener, h, s.log)
+		} else {
+			err = metrics.Serve(ctx, s.cfg.MetricsAddr, h, s.log)
+		}
+		if err != nil {
+			s.log.Error("metrics server", slog.Any("error", err))
+		}
+	}()
+	return done
+}
