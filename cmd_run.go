@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,16 +57,8 @@ func cmdRun(ctx context.Context, env *environment, args []string) error {
 func parseRun(env *environment, args []string) (*runFlags, string, error) {
 	var f runFlags
 	fs := newFlagSet("run", "FILE|-", "Validate FILE, enqueue it, process every row against Graph and write the per-row report.\nRun it again after a crash to finish the rest; run it again after it finished to check (rows report existing).")
-	f.nats.register(fs)
-	f.graph.register(fs)
-	f.work.register(fs)
 	f.ing.register(fs, true)
-	f.log.register(fs)
-	fs.StringVar(&f.report, "report", "", "report file (default FILE.report.csv; - for standard output)")
-	fs.StringVar(&f.format, "format", "csv", "report format: csv or json")
-	fs.StringVar(&f.metrics, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address while running (e.g. :9090)")
-	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
-	fs.DurationVar(&f.connectDeadline, "connect-deadline", 2*time.Minute, "before enqueueing, how long a tenant's Graph or identity provider may stay unreachable (retried meanwhile)\nbefore its rows are reported failed (graph_unreachable, identity_unreachable)")
+	f.register(fs, "FILE")
 	if err := env.parse(fs, args); err != nil {
 		return nil, "", err
 	}
@@ -73,6 +66,21 @@ func parseRun(env *environment, args []string) (*runFlags, string, error) {
 		return nil, "", err
 	}
 	return &f, fs.Arg(0), nil
+}
+
+// register registers the flags of a command that processes an import in
+// this process (run, apply): every run flag but the ingest ones; input
+// names its argument in --report's help.
+func (f *runFlags) register(fs *flag.FlagSet, input string) {
+	f.nats.register(fs)
+	f.graph.register(fs)
+	f.work.register(fs)
+	f.log.register(fs)
+	fs.StringVar(&f.report, "report", "", "report file (default "+input+".report.csv; - for standard output)")
+	fs.StringVar(&f.format, "format", "csv", "report format: csv or json")
+	fs.StringVar(&f.metrics, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address while running (e.g. :9090)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fs.DurationVar(&f.connectDeadline, "connect-deadline", 2*time.Minute, "before enqueueing, how long a tenant's Graph or identity provider may stay unreachable (retried meanwhile)\nbefore its rows are reported failed (graph_unreachable, identity_unreachable)")
 }
 
 func defaultReportPath(name, format string) string {

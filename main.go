@@ -42,6 +42,7 @@ func commands() []command {
 		{"run", "ingest a CSV file, process it to the end and write the report", cmdRun},
 		{"validate", "check a CSV file without enqueueing anything", cmdValidate},
 		{"plan", "resolve names and show what a CSV file would change in Graph, without writing", cmdPlan},
+		{"apply", "apply a plan file: write exactly its create and remove rows and report them", cmdApply},
 		{"ingest", "enqueue a CSV file as an import in a running NATS", cmdIngest},
 		{"serve", "run workers (and metrics) against NATS until stopped", cmdServe},
 		{"status", "show imports and their progress", cmdStatus},
