@@ -48,6 +48,7 @@ func commands() []command {
 		{"status", "show imports and their progress", cmdStatus},
 		{"report", "write the per-row report of an import", cmdReport},
 		{"retry", "re-enqueue the failed rows of an import", cmdRetry},
+		{"undo", "remove exactly the assignments an import created, as a new import", cmdUndo},
 		{"demo", "run the whole pipeline against the built-in Graph simulator", cmdDemo},
 		{"sim", "serve the Graph simulator over HTTP", cmdSim},
 		{"version", "print the version", cmdVersion},
