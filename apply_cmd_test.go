@@ -71,6 +71,7 @@ func TestApplyCommand(t *testing.T) {
 		got[r["row"]] = r
 	}
 	if len(got) != 2 || got["2"]["status"] != "created" || got["2"]["group_id"] != pilot || got["2"]["policy_id"] != policy ||
+		got["2"]["group_name"] != "Pilot" || got["2"]["policy_name"] != "Baseline" || got["2"]["action"] != "add" ||
 		got["5"]["status"] != "existing" || got["5"]["group_id"] != late {
 		t.Errorf("apply report: %v", got)
 	}

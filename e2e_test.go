@@ -147,7 +147,7 @@ func readReport(t testing.TB, path string) []map[string]string {
 	}
 	// The original 13 columns, in their order, then the appended ones.
 	want := "row,tenant_id,kind,policy_id,target,group_id,status,assignment_id,http_status,error_code,error_message,attempts,key" +
-		",filter_id,filter_type,intent,api_version,duplicate_of"
+		",filter_id,filter_type,intent,api_version,duplicate_of,action,group_name,filter_name,policy_name"
 	if got := strings.Join(recs[0], ","); got != want {
 		t.Fatalf("report header\n got %s\nwant %s", got, want)
 	}

@@ -75,7 +75,7 @@ func TestUndoCommand(t *testing.T) {
 		t.Errorf("undo report: %d rows, want %d", len(got), len(rows))
 	}
 	for i, row := range got {
-		if row["status"] != "removed" || row["row"] != fmt.Sprint(i+2) || !strings.EqualFold(row["group_id"], rows[i].group) {
+		if row["status"] != "removed" || row["action"] != "remove" || row["row"] != fmt.Sprint(i+2) || !strings.EqualFold(row["group_id"], rows[i].group) {
 			t.Errorf("undo row %d: %v, want removed %s", i+2, row, rows[i].group)
 		}
 	}

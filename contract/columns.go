@@ -33,11 +33,14 @@ func CSVColumns() []Column {
 }
 
 // ReportColumns returns the columns of a CSV report (and the fields of a
-// JSON one), in order: the original 13, then those appended since.
+// JSON one), in order: the original 13, then those appended since (the
+// row's action and the names it gave, beside the ids they resolved to,
+// last).
 func ReportColumns() []string {
 	return []string{
 		"row", "tenant_id", "kind", "policy_id", "target", "group_id", "status",
 		"assignment_id", "http_status", "error_code", "error_message", "attempts", "key",
 		"filter_id", "filter_type", "intent", "api_version", "duplicate_of",
+		string(ColAction), string(ColGroupName), string(ColFilterName), string(ColPolicyName),
 	}
 }

@@ -40,7 +40,8 @@ func TestContractValues(t *testing.T) {
 		"intent", "api_version", "group_name", "filter_name", "policy_name", "action"}; !slices.Equal(cols, want) {
 		t.Errorf("CSVColumns() = %v, want %v", cols, want)
 	}
-	if got := ReportColumns(); len(got) != 18 || got[0] != "row" || got[6] != "status" || got[17] != "duplicate_of" {
+	if got := ReportColumns(); len(got) != 22 || got[0] != "row" || got[6] != "status" || got[17] != "duplicate_of" ||
+		!slices.Equal(got[18:], []string{"action", "group_name", "filter_name", "policy_name"}) {
 		t.Errorf("ReportColumns() = %v", got)
 	}
 }

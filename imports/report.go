@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -70,6 +71,28 @@ type reportRow struct {
 	Intent       string          `json:"intent"`
 	APIVersion   string          `json:"api_version"`
 	DuplicateOf  int             `json:"duplicate_of"`
+	Action       string          `json:"action"`
+	GroupName    string          `json:"group_name"`
+	FilterName   string          `json:"filter_name"`
+	PolicyName   string          `json:"policy_name"`
+}
+
+// rowOf is the report row of r.
+func rowOf(r jobs.Result) reportRow {
+	row := reportRow{
+		Row: r.Row, Tenant: r.Tenant, Kind: r.Kind, PolicyID: r.PolicyID, Target: r.Target, GroupID: r.GroupID,
+		Status: r.Status, AssignmentID: r.AssignmentID, HTTPStatus: r.HTTPStatus, ErrorCode: r.ErrorCode,
+		ErrorMessage: r.ErrorMessage, Attempts: r.Attempts, Key: r.Key,
+		FilterID: r.FilterID, FilterType: r.FilterType, Intent: r.Intent, APIVersion: r.APIVersion,
+		DuplicateOf: r.DuplicateOf,
+	}
+	// The action and names are the job's: a row refused before it became
+	// one (invalid) has none.
+	if j := r.Job; j != nil {
+		row.Action = cmp.Or(j.Action, jobs.ActionAdd)
+		row.GroupName, row.FilterName, row.PolicyName = j.GroupName, j.FilterName, j.PolicyName
+	}
+	return row
 }
 
 // writeReport writes results as CSV or JSON, in the order given.
@@ -80,11 +103,13 @@ func writeReport(w io.Writer, format string, results []jobs.Result) error {
 		if err := cw.Write(contract.ReportColumns()); err != nil {
 			return err
 		}
-		for _, r := range results {
+		for _, res := range results {
+			r := rowOf(res)
 			if err := cw.Write([]string{
 				strconv.Itoa(r.Row), r.Tenant, r.Kind, r.PolicyID, r.Target, r.GroupID, string(r.Status),
 				r.AssignmentID, itoaOrEmpty(r.HTTPStatus), r.ErrorCode, r.ErrorMessage, strconv.Itoa(r.Attempts), r.Key,
 				r.FilterID, r.FilterType, r.Intent, r.APIVersion, itoaOrEmpty(r.DuplicateOf),
+				r.Action, r.GroupName, r.FilterName, r.PolicyName,
 			}); err != nil {
 				return err
 			}
@@ -94,13 +119,7 @@ func writeReport(w io.Writer, format string, results []jobs.Result) error {
 	case FormatJSON:
 		rows := make([]reportRow, len(results))
 		for i, r := range results {
-			rows[i] = reportRow{
-				Row: r.Row, Tenant: r.Tenant, Kind: r.Kind, PolicyID: r.PolicyID, Target: r.Target, GroupID: r.GroupID,
-				Status: r.Status, AssignmentID: r.AssignmentID, HTTPStatus: r.HTTPStatus, ErrorCode: r.ErrorCode,
-				ErrorMessage: r.ErrorMessage, Attempts: r.Attempts, Key: r.Key,
-				FilterID: r.FilterID, FilterType: r.FilterType, Intent: r.Intent, APIVersion: r.APIVersion,
-				DuplicateOf: r.DuplicateOf,
-			}
+			rows[i] = rowOf(r)
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -22,9 +22,14 @@ func TestWriteReport(t *testing.T) {
 	failed.Row, failed.HTTPStatus, failed.ErrorCode, failed.ErrorMessage, failed.Attempts = 3, 403, "forbidden", `a "quoted", message`, 2
 	fj := j
 	fj.Row, fj.Kind, fj.FilterID, fj.FilterType, fj.Intent, fj.APIVersion = 4, "mobileApps", "99999999-8888-7777-6666-555555555555", "include", "required", "beta"
+	fj.GroupName, fj.FilterName, fj.PolicyName = "Pilot", "Corporate, Windows", "Baseline"
 	dup := jobs.ResultFor(fj, jobs.StatusDuplicate)
 	dup.DuplicateOf = 2
-	results := []jobs.Result{created, failed, dup}
+	rj := j
+	rj.Row, rj.Action = 5, jobs.ActionRemove
+	removed := jobs.ResultFor(rj, jobs.StatusRemoved)
+	invalid := jobs.Result{Row: 6, Tenant: j.Tenant, Status: jobs.StatusInvalid, ErrorMessage: "bad"}
+	results := []jobs.Result{created, failed, dup, removed, invalid}
 
 	var b bytes.Buffer
 	if err := writeReport(&b, "csv", results); err != nil {
@@ -38,13 +43,18 @@ func TestWriteReport(t *testing.T) {
 	// others were appended.
 	want := [][]string{
 		{"row", "tenant_id", "kind", "policy_id", "target", "group_id", "status", "assignment_id", "http_status", "error_code", "error_message", "attempts", "key",
-			"filter_id", "filter_type", "intent", "api_version", "duplicate_of"},
+			"filter_id", "filter_type", "intent", "api_version", "duplicate_of",
+			"action", "group_name", "filter_name", "policy_name"},
 		{"2", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "created", "6b0d549b_ae97ba94", "201", "", "", "1", "k1",
-			"", "", "", "v1.0", ""},
+			"", "", "", "v1.0", "", "add", "", "", ""},
 		{"3", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "failed", "", "403", "forbidden", `a "quoted", message`, "2", "k1",
-			"", "", "", "v1.0", ""},
+			"", "", "", "v1.0", "", "add", "", "", ""},
 		{"4", j.Tenant, "mobileApps", j.PolicyID, "group", j.GroupID, "duplicate", "", "", "", "", "0", "k1",
-			fj.FilterID, "include", "required", "beta", "2"},
+			fj.FilterID, "include", "required", "beta", "2", "add", "Pilot", "Corporate, Windows", "Baseline"},
+		{"5", j.Tenant, j.Kind, j.PolicyID, "group", j.GroupID, "removed", "", "", "", "", "0", "k1",
+			"", "", "", "v1.0", "", "remove", "", "", ""},
+		{"6", j.Tenant, "", "", "", "", "invalid", "", "", "", "bad", "0", "",
+			"", "", "", "", "", "", "", "", ""},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("csv has %d lines, want %d", len(recs), len(want))
@@ -63,7 +73,7 @@ func TestWriteReport(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 {
+	if len(rows) != len(results) {
 		t.Fatalf("json rows %d", len(rows))
 	}
 	for _, r := range rows {
@@ -80,8 +90,12 @@ func TestWriteReport(t *testing.T) {
 		t.Errorf("json row 2: %v", rows[1])
 	}
 	if r := rows[2]; r["filter_id"] != fj.FilterID || r["filter_type"] != "include" || r["intent"] != "required" ||
-		r["api_version"] != "beta" || r["duplicate_of"] != float64(2) {
+		r["api_version"] != "beta" || r["duplicate_of"] != float64(2) || r["action"] != "add" || r["group_name"] != "Pilot" ||
+		r["filter_name"] != "Corporate, Windows" || r["policy_name"] != "Baseline" {
 		t.Errorf("json row 3: %v", r)
+	}
+	if r := rows[3]; r["action"] != "remove" || r["status"] != "removed" {
+		t.Errorf("json row 5: %v", r)
 	}
 	b.Reset()
 	if err := writeReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
