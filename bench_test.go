@@ -7,9 +7,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +20,7 @@ import (
 // the process tests build) against the Graph simulator served by the
 // benchmark's process: the CPU time and peak RSS reported are the bulkassign
 // process's alone (its embedded NATS included, the simulator excluded),
-// read from its rusage when it exits. Each benchmark iteration is one whole
+// read from its rusage when it exits (CPU) and /proc while it runs (peak RSS). Each benchmark iteration is one whole
 // run: start-up, validation, enqueue, writes, results, report and exit.
 //
 // Every one reports
@@ -101,18 +101,57 @@ func runProcess(b *testing.B, s *benchSim, path string, args ...string) benchRun
 	s.first.Store(0)
 	s.last.Store(0)
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("bulkassign run: %v\n%s", err, out.String())
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
 	}
+	// The rusage of a child reports the parent's peak RSS when that is
+	// higher (the child shares the parent's memory until exec), so the
+	// peak is read from /proc while the process runs: VmHWM is its
+	// high-water mark, the last reading at most 20 ms short of the end.
+	var hwm atomic.Int64
+	stop, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if kb := vmHWM(cmd.Process.Pid); kb > hwm.Load() {
+				hwm.Store(kb)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
 	exit := time.Now()
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		b.Fatal("no rusage for the bulkassign process")
+	close(stop)
+	<-polled
+	if err != nil {
+		b.Fatalf("bulkassign run: %v\n%s", err, out.String())
 	}
 	return benchRun{
 		wall: exit.Sub(start), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
-		peakRSS: ru.Maxrss * 1024, start: start, exit: exit,
+		peakRSS: hwm.Load() * 1024, start: start, exit: exit,
 	}
+}
+
+// vmHWM is the peak resident set of process pid in KiB, from
+// /proc/pid/status (0 when it cannot be read).
+func vmHWM(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // writes returns the first and last Graph write of the last run.
