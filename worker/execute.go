@@ -278,7 +278,8 @@ func (h *handling) create() verdict {
 	if v, ok := h.judge(have, found, same, 200); ok {
 		return v
 	}
-	if err := h.t.admit(h.wait, h.deadline); err != nil {
+	sl, err := h.t.admit(h.wait, h.deadline, k)
+	if err != nil {
 		return h.waitFailed(err)
 	}
 	if err := h.putIntent(false, nil); err != nil {
@@ -290,7 +291,7 @@ func (h *handling) create() verdict {
 		created, err = w.graph.Create(h.ctx, job.Tenant, job.APIVersion, k, job.PolicyID, want)
 		return err
 	})
-	h.t.recordWrite(err)
+	sl.done(err)
 	switch {
 	case err == nil && created.Compare(want) == graph.MatchSame:
 		h.r.policySet(job, k).add(created)
@@ -402,7 +403,7 @@ func (h *handling) reconciledStatus() jobs.Status {
 // beta whatever the row's version: only beta shows filters and policy-set
 // sources (every kind exists in beta).
 func (h *handling) list() ([]graph.Assignment, error) {
-	if err := h.t.gate(h.wait, h.deadline); err != nil {
+	if err := h.t.gate(h.wait, h.deadline, h.kind); err != nil {
 		return nil, err
 	}
 	var set []graph.Assignment
@@ -432,7 +433,7 @@ func (h *handling) classify(err error, wrote bool) verdict {
 	}
 	switch {
 	case errors.Is(err, graph.ErrThrottled) && isGraph:
-		v := verdict{kind: vRetry, delay: h.t.throttled(ge), label: "throttled"}
+		v := verdict{kind: vRetry, delay: h.t.throttled(h.kind, ge), label: "throttled"}
 		v.setError(err)
 		return v
 	case errors.Is(err, graph.ErrUnauthorized), errors.Is(err, graph.ErrForbidden):

@@ -207,7 +207,8 @@ func (m *mergeRun) run() {
 		}
 	}
 
-	if err := t.admit(h.wait, time.Time{}); err != nil {
+	sl, err := t.admit(h.wait, time.Time{}, k)
+	if err != nil {
 		m.deliverRest(handBack(handBackDelay, "handed_back"))
 		return
 	}
@@ -224,7 +225,7 @@ func (m *mergeRun) run() {
 		res, err = w.graph.Assign(ctx, job.Tenant, graph.Beta, k, job.PolicyID, set)
 		return err
 	})
-	t.recordWrite(err)
+	sl.done(err)
 	switch {
 	case err == nil:
 		status := 200
@@ -297,7 +298,7 @@ func (m *mergeRun) run() {
 // [handling.list]).
 func (m *mergeRun) list(ctx context.Context) ([]graph.Assignment, error) {
 	h := m.h
-	if err := h.t.gate(h.wait, time.Time{}); err != nil {
+	if err := h.t.gate(h.wait, time.Time{}, h.kind); err != nil {
 		return nil, err
 	}
 	var set []graph.Assignment

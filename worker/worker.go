@@ -32,10 +32,19 @@ type Config struct {
 	// Default 4.
 	TenantConcurrency int
 	// WriteLimit is the number of writes allowed per WriteWindow per tenant
-	// (Intune: 100 per 20 s per app per tenant). At least 2. Default 100.
+	// in each Intune service but the devices service (Intune: 100 per 20 s
+	// per app per tenant and service). Each service of a tenant
+	// ([graph.Kind.Service]) has its own budget. At least 1. Default 100.
 	WriteLimit int
 	// WriteWindow is the window of WriteLimit. Default 20 s.
 	WriteWindow time.Duration
+	// DevicesWriteLimit is the number of writes allowed per
+	// DevicesWriteWindow per tenant in the Intune devices service
+	// (scripts, health scripts; Intune: 200 per 20 s per app per tenant).
+	// At least 1. Default 200.
+	DevicesWriteLimit int
+	// DevicesWriteWindow is the window of DevicesWriteLimit. Default 20 s.
+	DevicesWriteWindow time.Duration
 	// JobDeadline bounds the retries of a job, measured from the moment it
 	// was published (its JetStream timestamp): a job still failing
 	// transiently or throttled then is reported failed with its last error.
@@ -92,8 +101,10 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.Concurrency = cmp.Or(c.Concurrency, 64)
 	c.TenantConcurrency = cmp.Or(c.TenantConcurrency, 4)
-	c.WriteLimit = cmp.Or(c.WriteLimit, 100)
-	c.WriteWindow = cmp.Or(c.WriteWindow, 20*time.Second)
+	c.WriteLimit = cmp.Or(c.WriteLimit, graph.ServiceDeviceConfiguration.WriteLimit())
+	c.WriteWindow = cmp.Or(c.WriteWindow, graph.WriteWindow)
+	c.DevicesWriteLimit = cmp.Or(c.DevicesWriteLimit, graph.ServiceDevices.WriteLimit())
+	c.DevicesWriteWindow = cmp.Or(c.DevicesWriteWindow, graph.WriteWindow)
 	c.JobDeadline = cmp.Or(c.JobDeadline, 24*time.Hour)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, 30*time.Second)
@@ -119,7 +130,8 @@ func (c Config) validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"write window", c.WriteWindow}, {"job deadline", c.JobDeadline}, {"drain timeout", c.DrainTimeout},
+		{"write window", c.WriteWindow}, {"devices write window", c.DevicesWriteWindow},
+		{"job deadline", c.JobDeadline}, {"drain timeout", c.DrainTimeout},
 		{"lease ttl", c.LeaseTTL}, {"discover interval", c.DiscoverInterval}, {"max backoff", c.MaxBackoff},
 		{"merge window", c.MergeWindow}, {"stall timeout", c.StallTimeout},
 	}
@@ -134,8 +146,11 @@ func (c Config) validate() error {
 	if c.TenantConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("tenant concurrency %d: want >= 1", c.TenantConcurrency))
 	}
-	if c.WriteLimit < 2 {
-		errs = append(errs, fmt.Errorf("write limit %d: want >= 2 (a token bucket of burst 1 needs limit-1 > 0)", c.WriteLimit))
+	if c.WriteLimit < 1 {
+		errs = append(errs, fmt.Errorf("write limit %d: want >= 1", c.WriteLimit))
+	}
+	if c.DevicesWriteLimit < 1 {
+		errs = append(errs, fmt.Errorf("devices write limit %d: want >= 1", c.DevicesWriteLimit))
 	}
 	if c.LeaseTTL > 0 && c.LeaseTTL < minLeaseTTL {
 		errs = append(errs, fmt.Errorf("lease ttl %s: want >= %s (it is renewed every third)", c.LeaseTTL, minLeaseTTL))
@@ -144,6 +159,15 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker config: %w", err)
 	}
 	return nil
+}
+
+// writeLimit is the budget of a tenant's writes to service: writes per
+// window.
+func (c Config) writeLimit(service graph.Service) (int, time.Duration) {
+	if service == graph.ServiceDevices {
+		return c.DevicesWriteLimit, c.DevicesWriteWindow
+	}
+	return c.WriteLimit, c.WriteWindow
 }
 
 // Graph is the part of *graph.Client the worker uses. Every error is
@@ -278,9 +302,8 @@ func New(store Store, g Graph, cfg Config) (*Worker, error) {
 	gh := newGraphHealth()
 	h := newHealth(cfg.StallTimeout, cfg.Metrics)
 	cfg.Metrics.SetStoreHealthy(true)
-	return &Worker{
+	w := &Worker{
 		store:       observed{Store: store, h: h},
-		graph:       observedGraph{g: g, h: gh},
 		graphHealth: gh,
 		cfg:         cfg,
 		log:         cfg.Logger,
@@ -290,7 +313,9 @@ func New(store Store, g Graph, cfg Config) (*Worker, error) {
 		logT:        rate.NewLimiter(rate.Every(5*time.Second), 3),
 		tenants:     make(map[string]*tenant),
 		mergeKinds:  make(map[string]bool),
-	}, nil
+	}
+	w.graph = observedGraph{g: g, h: gh, hold: w.held}
+	return w, nil
 }
 
 // Run consumes jobs until ctx is cancelled, then shuts down gracefully: it
@@ -323,7 +348,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.log.InfoContext(ctx, "worker started", slog.String("owner", w.cfg.Owner),
 		slog.Int("concurrency", w.cfg.Concurrency), slog.Int("tenant_concurrency", w.cfg.TenantConcurrency),
-		slog.Int("write_limit", w.cfg.WriteLimit), slog.Duration("write_window", w.cfg.WriteWindow))
+		slog.Int("write_limit", w.cfg.WriteLimit), slog.Duration("write_window", w.cfg.WriteWindow),
+		slog.Int("devices_write_limit", w.cfg.DevicesWriteLimit), slog.Duration("devices_write_window", w.cfg.DevicesWriteWindow))
 
 	rc := &runCtx{soft: soft, hard: hard}
 	stall := w.discoverLoop(rc)
