@@ -24,9 +24,10 @@ const (
 	// careful: one write at a time, and a limit is learned only from two
 	// signals at the same level.
 	noisyWindows = 2
-	// carefulHeadroom is how many times over writes one after the other
-	// must keep up with the ceiling (see budget.careful).
-	carefulHeadroom = 4
+	// carefulHeadroom: a careful budget has as many writes in flight as
+	// send its whole allowance within 1/carefulHeadroom of the window at
+	// the round trip seen (see budget.careful).
+	carefulHeadroom = 10
 	// rttWeight is the inverse weight of one write in the budget's moving
 	// average of admission-to-answer times.
 	rttWeight = 8
@@ -54,7 +55,7 @@ const (
 // A budget is careful until a whole window has passed since its first
 // write, and again for a window after each 429 (and while noisy): it
 // writes one write at a time, or the few more it needs when one at a time
-// cannot keep up with its ceiling at the round trip seen (see careful).
+// cannot send its allowance within a tenth of the window (see careful).
 // Writes already on the wire when a 429 comes back could not honour its
 // Retry-After, and the first window's 429s are the ones that teach the
 // limit, one at a time.
@@ -160,9 +161,9 @@ func (b *budget) calm(now time.Time) bool {
 }
 
 // careful is how many writes the budget may have in flight when it is not
-// calm: one, unless one at a time cannot keep up with the budget (more than
-// a quarter of the time between two writes at the ceiling goes to the round
-// trip), then as many as make it keep up four times over.
+// calm: one, unless one at a time would take more than a tenth of the
+// window to send the allowance at the round trip seen, then as many as
+// send it within that tenth.
 func (b *budget) careful(now time.Time) int {
 	return max(1, int(math.Ceil(carefulHeadroom*b.rtt.Seconds()*float64(b.ceiling(now))/b.window.Seconds())))
 }
