@@ -24,10 +24,10 @@ const (
 	// careful: one write at a time, and a limit is learned only from two
 	// signals at the same level.
 	noisyWindows = 2
-	// carefulHeadroom: a careful budget has as many writes in flight as
-	// send its whole allowance within 1/carefulHeadroom of the window at
-	// the round trip seen (see budget.careful).
-	carefulHeadroom = 10
+	// carefulHeadroom: a noisy budget has as many writes in flight as send
+	// its whole allowance within 1/carefulHeadroom of the window at the
+	// round trip seen (see budget.careful).
+	carefulHeadroom = 4
 	// rttWeight is the inverse weight of one write in the budget's moving
 	// average of admission-to-answer times.
 	rttWeight = 8
@@ -54,11 +54,11 @@ const (
 //
 // A budget is careful until a whole window has passed since its first
 // write, and again for a window after each 429 (and while noisy): it
-// writes one write at a time, or the few more it needs when one at a time
-// cannot send its allowance within a tenth of the window (see careful).
-// Writes already on the wire when a 429 comes back could not honour its
-// Retry-After, and the first window's 429s are the ones that teach the
-// limit, one at a time.
+// writes one write at a time (while noisy, the few more it needs when one
+// at a time cannot send its allowance within a quarter of the window, see
+// careful). Writes already on the wire when a 429 comes back could not
+// honour its Retry-After, and the first window's 429s are the ones that
+// teach the limit, one at a time.
 //
 // # Learning a lower limit
 //
@@ -161,10 +161,15 @@ func (b *budget) calm(now time.Time) bool {
 }
 
 // careful is how many writes the budget may have in flight when it is not
-// calm: one, unless one at a time would take more than a tenth of the
-// window to send the allowance at the round trip seen, then as many as
-// send it within that tenth.
+// calm: one in its first window and after a limit's 429, so that the next
+// 429 refuses one write only; while noisy (random 429s) one too, unless
+// one at a time would take more than a quarter of the window to send the
+// allowance at the round trip seen, then as many as send it within that
+// quarter: after each pause the budget must catch up.
 func (b *budget) careful(now time.Time) int {
+	if !now.Before(b.noisyUntil) {
+		return 1
+	}
 	return max(1, int(math.Ceil(carefulHeadroom*b.rtt.Seconds()*float64(b.ceiling(now))/b.window.Seconds())))
 }
 

@@ -427,10 +427,15 @@ func TestBudgetOneAtATimeAfter429(t *testing.T) {
 	if ok, _ := d.b.room(d.at(2700)); !ok {
 		t.Error("still one at a time a window after the 429")
 	}
-	// One at a time would take 20 × 40 ms = 0.8 s to send 20 writes, more
-	// than a tenth of the 1 s window: 10 × 0.04 s × 20/s = 8 in flight.
+	// Noisy, one at a time would take 20 × 100 ms = 2 s to send 20 writes,
+	// more than a quarter of the 1 s window: 4 × 0.1 s × 20/s = 8 in
+	// flight. Not noisy, one.
 	d.b.throttled(d.at(2800), d.at(2900), false)
-	d.b.rtt = 40 * time.Millisecond
+	d.b.rtt = 100 * time.Millisecond
+	if got := d.b.careful(d.at(3000)); got != 1 {
+		t.Errorf("%d writes in flight after a read's 429, want 1", got)
+	}
+	d.b.notLimit(d.at(2800))
 	for range 6 { // and the one admitted at 1800 ms
 		d.b.admitted(d.at(3000))
 	}
