@@ -8,7 +8,7 @@ VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 
-.PHONY: all test test/race lint bench fuzz build demo image deploy-check clean
+.PHONY: all test test/race lint bench bench/micro fuzz build demo image deploy-check clean
 
 all: lint test
 
@@ -26,8 +26,15 @@ lint:
 	  echo "lint: (it needs the module proxy on first use and a release that supports $$($(GO) env GOVERSION))."; \
 	  exit $$rc; }
 
+# The row benchmarks (BENCHMARKS.md): whole runs of bulkassign as its own
+# process, each reporting cpu-us/row and rows/s. BENCHTIME=3x repeats each.
+BENCHTIME   ?= 1x
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -timeout=60m .
+
+# The micro-benchmarks of the packages (ingest, jobs, graph, …).
+bench/micro:
+	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v '^github.com/bulkassign/bulkassign$$')
 
 # Runs every Fuzz target for FUZZTIME each (go test -fuzz takes one target
 # per package at a time). Seeds live in each package's testdata/fuzz/.

@@ -166,18 +166,22 @@ func (o *graphOptions) hosts(env *environment) (graphHost, identityHost string) 
 
 // workerOptions are the worker's tuning flags.
 type workerOptions struct {
-	concurrency  int
-	writeLimit   int
-	writeWindow  time.Duration
-	jobDeadline  time.Duration
-	drainTimeout time.Duration
-	stallTimeout time.Duration
+	concurrency        int
+	writeLimit         int
+	writeWindow        time.Duration
+	devicesWriteLimit  int
+	devicesWriteWindow time.Duration
+	jobDeadline        time.Duration
+	drainTimeout       time.Duration
+	stallTimeout       time.Duration
 }
 
 func (o *workerOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "Graph requests in flight at once, across tenants")
-	fs.IntVar(&o.writeLimit, "write-limit", 100, "writes per --write-window per tenant (Intune: 100 per 20 s per app per tenant)")
+	fs.IntVar(&o.writeLimit, "write-limit", 100, "writes per --write-window per tenant in each Intune service but devices (Intune: 100 per 20 s per app per tenant and service)")
 	fs.DurationVar(&o.writeWindow, "write-window", 20*time.Second, "window of --write-limit")
+	fs.IntVar(&o.devicesWriteLimit, "write-limit-devices", 200, "writes per --write-window-devices per tenant in the Intune devices service: scripts and health scripts (Intune: 200 per 20 s per app per tenant)")
+	fs.DurationVar(&o.devicesWriteWindow, "write-window-devices", 20*time.Second, "window of --write-limit-devices")
 	fs.DurationVar(&o.jobDeadline, "job-deadline", 24*time.Hour, "give up retrying a throttled or failing row after this long (from enqueue)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on stop, how long in-flight writes may finish before they are handed back")
 	fs.DurationVar(&o.stallTimeout, "stall-timeout", 2*time.Minute, "when one kind of job store (NATS) request has failed this long without a success, run/retry stop with an error (exit 1) and serve turns unready")
@@ -191,13 +195,15 @@ func (o *workerOptions) intentsMaxAge() time.Duration {
 
 func (o *workerOptions) config(log *slog.Logger, m *metrics.Metrics) worker.Config {
 	cfg := worker.Config{
-		Concurrency:  o.concurrency,
-		WriteLimit:   o.writeLimit,
-		WriteWindow:  o.writeWindow,
-		JobDeadline:  o.jobDeadline,
-		DrainTimeout: o.drainTimeout,
-		StallTimeout: o.stallTimeout,
-		Logger:       log,
+		Concurrency:        o.concurrency,
+		WriteLimit:         o.writeLimit,
+		WriteWindow:        o.writeWindow,
+		DevicesWriteLimit:  o.devicesWriteLimit,
+		DevicesWriteWindow: o.devicesWriteWindow,
+		JobDeadline:        o.jobDeadline,
+		DrainTimeout:       o.drainTimeout,
+		StallTimeout:       o.stallTimeout,
+		Logger:             log,
 	}
 	if m != nil {
 		cfg.Metrics = m

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // API versions.
@@ -25,6 +26,52 @@ const (
 	// It must be serialised per policy.
 	StrategyMerge Strategy = "merge"
 )
+
+// Service is the Intune service whose write budget a kind's writes count
+// against. Graph's write limits are per Intune service: writes to kinds of
+// different services do not share a budget (GRAPH.md "Throttling"; the
+// service of each collection is the throttling bucket of
+// graph-spec/assignment-endpoint-matrix.json).
+type Service string
+
+// The Intune services of the registry's kinds.
+const (
+	// ServiceDeviceConfiguration is "Intune device configuration":
+	// deviceConfigurations, deviceCompliancePolicies and (inferred, not
+	// found in the limits read) groupPolicyConfigurations.
+	ServiceDeviceConfiguration Service = "deviceConfiguration"
+	// ServiceDeviceConfigV2 is "Intune device config v2" (settings
+	// catalog): configurationPolicies.
+	ServiceDeviceConfigV2 Service = "deviceConfigV2"
+	// ServiceEnrollment is "Intune device enrollment":
+	// deviceEnrollmentConfigurations and (inferred, not found in the limits
+	// read) windowsAutopilotDeploymentProfiles.
+	ServiceEnrollment Service = "enrollment"
+	// ServiceDevices is "Intune devices": deviceManagementScripts and
+	// deviceHealthScripts. It allows twice the writes of the others.
+	ServiceDevices Service = "devices"
+	// ServiceIntents is "Intune device intent": intents.
+	ServiceIntents Service = "intents"
+	// ServiceApps is "Intune applications": mobileApps and
+	// mobileAppConfigurations.
+	ServiceApps Service = "apps"
+	// ServiceManagedApps is "Intune managed applications":
+	// targetedManagedAppConfigurations.
+	ServiceManagedApps Service = "managedApps"
+)
+
+// WriteWindow is the window of Intune's write limits.
+const WriteWindow = 20 * time.Second
+
+// WriteLimit is Intune's write limit of the service per [WriteWindow] per
+// app per tenant: 200 for [ServiceDevices], 100 for the others. Each
+// tenant allows twice that for all apps together.
+func (s Service) WriteLimit() int {
+	if s == ServiceDevices {
+		return 200
+	}
+	return 100
+}
 
 // ErrUnknownKind is returned by [LookupKind] for a name not in the registry.
 var ErrUnknownKind = errors.New("unknown kind")
@@ -63,6 +110,9 @@ type Kind struct {
 	Strategy Strategy
 	// Permission is the application permission needed to write it.
 	Permission string
+	// Service is the Intune service whose write limit its writes count
+	// against.
+	Service Service
 }
 
 // Permissions Graph requires per family of kinds.
@@ -91,6 +141,7 @@ func deviceConfigurationsNested(subPath string) *Kind {
 		AssignmentType: "#microsoft.graph.deviceConfigurationAssignment",
 		AssignKey:      "assignments", AssignReturnsValue: true,
 		Targets: targetsAll, Strategy: StrategyCreate, Permission: permConfig,
+		Service: ServiceDeviceConfiguration,
 	}
 }
 
@@ -115,7 +166,7 @@ var registry = []*Kind{
 		Name: "deviceConfigurations", Root: "deviceManagement", Collection: "deviceConfigurations",
 		Versions: bothVersions, AssignmentType: "#microsoft.graph.deviceConfigurationAssignment",
 		AssignKey: "assignments", AssignReturnsValue: true,
-		Targets: targetsAll, Strategy: StrategyCreate, Permission: permConfig,
+		Targets: targetsAll, Strategy: StrategyCreate, Permission: permConfig, Service: ServiceDeviceConfiguration,
 	},
 	deviceConfigurationsNested("rootCertificate"),
 	deviceConfigurationsNested("identityCertificate"),
@@ -128,68 +179,68 @@ var registry = []*Kind{
 		Name: "deviceCompliancePolicies", Root: "deviceManagement", Collection: "deviceCompliancePolicies",
 		Versions: bothVersions, AssignmentType: "#microsoft.graph.deviceCompliancePolicyAssignment",
 		AssignKey: "assignments", AssignReturnsValue: true,
-		Targets: targetsAll, Strategy: StrategyMerge, Permission: permConfig,
+		Targets: targetsAll, Strategy: StrategyMerge, Permission: permConfig, Service: ServiceDeviceConfiguration,
 	},
 	{
 		Name: "deviceEnrollmentConfigurations", Root: "deviceManagement", Collection: "deviceEnrollmentConfigurations",
 		Versions: bothVersions, AssignmentType: "#microsoft.graph.enrollmentConfigurationAssignment",
 		AssignKey: "enrollmentConfigurationAssignments",
 		Targets:   []TargetType{TargetGroup, TargetAllDevices, TargetAllLicensedUsers},
-		Strategy:  StrategyMerge, Permission: permService,
+		Strategy:  StrategyMerge, Permission: permService, Service: ServiceEnrollment,
 	},
 	{
 		Name: "configurationPolicies", Root: "deviceManagement", Collection: "configurationPolicies",
 		Versions: betaOnly, AssignmentType: "#microsoft.graph.deviceManagementConfigurationPolicyAssignment",
 		AssignKey: "assignments", AssignReturnsValue: true,
-		Targets: targetsAll, Strategy: StrategyCreate, Permission: permConfig,
+		Targets: targetsAll, Strategy: StrategyCreate, Permission: permConfig, Service: ServiceDeviceConfigV2,
 	},
 	{
 		Name: "groupPolicyConfigurations", Root: "deviceManagement", Collection: "groupPolicyConfigurations",
 		Versions: betaOnly, AssignmentType: "#microsoft.graph.groupPolicyConfigurationAssignment",
 		AssignKey: "assignments", AssignReturnsValue: true,
-		Targets: targetsStandard, Strategy: StrategyMerge, Permission: permConfig,
+		Targets: targetsStandard, Strategy: StrategyMerge, Permission: permConfig, Service: ServiceDeviceConfiguration,
 	},
 	{
 		Name: "deviceManagementScripts", Root: "deviceManagement", Collection: "deviceManagementScripts",
 		Versions: betaOnly, AssignmentType: "#microsoft.graph.deviceManagementScriptAssignment",
 		AssignKey: "deviceManagementScriptAssignments",
-		Targets:   targetsStandard, Strategy: StrategyMerge, Permission: permScripts,
+		Targets:   targetsStandard, Strategy: StrategyMerge, Permission: permScripts, Service: ServiceDevices,
 	},
 	{
 		Name: "deviceHealthScripts", Root: "deviceManagement", Collection: "deviceHealthScripts",
 		Versions: betaOnly, AssignmentType: "#microsoft.graph.deviceHealthScriptAssignment",
 		AssignKey: "deviceHealthScriptAssignments",
-		Targets:   targetsStandard, Strategy: StrategyMerge, Permission: permScripts,
+		Targets:   targetsStandard, Strategy: StrategyMerge, Permission: permScripts, Service: ServiceDevices,
 	},
 	{
 		Name: "windowsAutopilotDeploymentProfiles", Root: "deviceManagement", Collection: "windowsAutopilotDeploymentProfiles",
 		Versions: betaOnly, AssignmentType: "#microsoft.graph.windowsAutopilotDeploymentProfileAssignment",
 		Targets:  []TargetType{TargetGroup, TargetExclusionGroup, TargetAllDevices},
-		Strategy: StrategyCreate, Permission: permService,
+		Strategy: StrategyCreate, Permission: permService, Service: ServiceEnrollment,
 	},
 	{
 		Name: "intents", Root: "deviceManagement", Collection: "intents",
 		Versions: betaOnly, AssignmentType: "#microsoft.graph.deviceManagementIntentAssignment",
 		AssignKey: "assignments",
-		Targets:   targetsStandard, Strategy: StrategyMerge, Permission: permConfig,
+		Targets:   targetsStandard, Strategy: StrategyMerge, Permission: permConfig, Service: ServiceIntents,
 	},
 	{
 		Name: "mobileApps", Root: "deviceAppManagement", Collection: "mobileApps",
 		Versions: bothVersions, AssignmentType: "#microsoft.graph.mobileAppAssignment",
 		AssignKey: "mobileAppAssignments", NeedsIntent: true,
-		Targets: targetsStandard, Strategy: StrategyMerge, Permission: permApps,
+		Targets: targetsStandard, Strategy: StrategyMerge, Permission: permApps, Service: ServiceApps,
 	},
 	{
 		Name: "mobileAppConfigurations", Root: "deviceAppManagement", Collection: "mobileAppConfigurations",
 		Versions: bothVersions, AssignmentType: "#microsoft.graph.managedDeviceMobileAppConfigurationAssignment",
 		AssignKey: "assignments", AssignCast: "microsoft.graph.managedDeviceMobileAppConfiguration",
-		Targets: targetsStandard, Strategy: StrategyMerge, Permission: permApps,
+		Targets: targetsStandard, Strategy: StrategyMerge, Permission: permApps, Service: ServiceApps,
 	},
 	{
 		Name: "targetedManagedAppConfigurations", Root: "deviceAppManagement", Collection: "targetedManagedAppConfigurations",
 		Versions: bothVersions, AssignmentType: "#microsoft.graph.targetedManagedAppPolicyAssignment",
 		AssignKey: "assignments",
-		Targets:   targetsGroups, Strategy: StrategyMerge, Permission: permApps,
+		Targets:   targetsGroups, Strategy: StrategyMerge, Permission: permApps, Service: ServiceManagedApps,
 	},
 }
 

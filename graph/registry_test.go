@@ -460,3 +460,30 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	yb, _ := json.Marshal(y)
 	return bytes.Equal(xb, yb)
 }
+
+// TestKindServices: every kind names the Intune service its writes count
+// against; scripts and health scripts are the devices service, with twice
+// the write limit of the others (GRAPH.md "Throttling").
+func TestKindServices(t *testing.T) {
+	t.Parallel()
+	var devices []string
+	for _, k := range Kinds() {
+		switch k.Service {
+		case ServiceDeviceConfiguration, ServiceDeviceConfigV2, ServiceEnrollment, ServiceIntents, ServiceApps, ServiceManagedApps:
+		case ServiceDevices:
+			devices = append(devices, k.Name)
+		default:
+			t.Errorf("kind %s: service %q is not one of the Intune services", k.Name, k.Service)
+		}
+		if strings.HasPrefix(k.Name, "deviceConfigurations") && k.Service != ServiceDeviceConfiguration {
+			t.Errorf("kind %s: service %q, want %q like deviceConfigurations", k.Name, k.Service, ServiceDeviceConfiguration)
+		}
+	}
+	if want := []string{"deviceHealthScripts", "deviceManagementScripts"}; !slices.Equal(slices.Sorted(slices.Values(devices)), want) {
+		t.Errorf("devices service kinds %v, want %v", devices, want)
+	}
+	if ServiceDevices.WriteLimit() != 200 || ServiceApps.WriteLimit() != 100 || ServiceDeviceConfiguration.WriteLimit() != 100 {
+		t.Errorf("write limits: devices %d, apps %d, configuration %d; want 200, 100, 100",
+			ServiceDevices.WriteLimit(), ServiceApps.WriteLimit(), ServiceDeviceConfiguration.WriteLimit())
+	}
+}

@@ -32,7 +32,7 @@ func (h *handling) classify(err error, wrote bool) verdict {
 	}
 	switch {
 	case errors.Is(err, graph.ErrThrottled) && isGraph:
-		v := verdict{kind: vRetry, delay: h.t.throttled(ge), label: label.Throttled}
+		v := verdict{kind: vRetry, delay: h.t.throttled(h.kind, ge), label: label.Throttled}
 		v.setError(err)
 		return v
 	case errors.Is(err, graph.ErrUnauthorized), errors.Is(err, graph.ErrForbidden):

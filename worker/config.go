@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/bulkassign/bulkassign/graph"
 	"log/slog"
 	"os"
 	"time"
@@ -23,10 +24,19 @@ type Config struct {
 	// Default 4.
 	TenantConcurrency int
 	// WriteLimit is the number of writes allowed per WriteWindow per tenant
-	// (Intune: 100 per 20 s per app per tenant). At least 2. Default 100.
+	// in each Intune service but the devices service (Intune: 100 per 20 s
+	// per app per tenant and service). Each service of a tenant
+	// ([graph.Kind.Service]) has its own budget. At least 1. Default 100.
 	WriteLimit int
 	// WriteWindow is the window of WriteLimit. Default 20 s.
 	WriteWindow time.Duration
+	// DevicesWriteLimit is the number of writes allowed per
+	// DevicesWriteWindow per tenant in the Intune devices service
+	// (scripts, health scripts; Intune: 200 per 20 s per app per tenant).
+	// At least 1. Default 200.
+	DevicesWriteLimit int
+	// DevicesWriteWindow is the window of DevicesWriteLimit. Default 20 s.
+	DevicesWriteWindow time.Duration
 	// JobDeadline bounds the retries of a job, measured from the moment it
 	// was published (its JetStream timestamp): a job still failing
 	// transiently or throttled then is reported failed with its last error.
@@ -83,8 +93,10 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.Concurrency = cmp.Or(c.Concurrency, 64)
 	c.TenantConcurrency = cmp.Or(c.TenantConcurrency, 4)
-	c.WriteLimit = cmp.Or(c.WriteLimit, 100)
-	c.WriteWindow = cmp.Or(c.WriteWindow, 20*time.Second)
+	c.WriteLimit = cmp.Or(c.WriteLimit, graph.ServiceDeviceConfiguration.WriteLimit())
+	c.WriteWindow = cmp.Or(c.WriteWindow, graph.WriteWindow)
+	c.DevicesWriteLimit = cmp.Or(c.DevicesWriteLimit, graph.ServiceDevices.WriteLimit())
+	c.DevicesWriteWindow = cmp.Or(c.DevicesWriteWindow, graph.WriteWindow)
 	c.JobDeadline = cmp.Or(c.JobDeadline, 24*time.Hour)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, 30*time.Second)
@@ -110,7 +122,8 @@ func (c Config) validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"write window", c.WriteWindow}, {"job deadline", c.JobDeadline}, {"drain timeout", c.DrainTimeout},
+		{"write window", c.WriteWindow}, {"devices write window", c.DevicesWriteWindow},
+		{"job deadline", c.JobDeadline}, {"drain timeout", c.DrainTimeout},
 		{"lease ttl", c.LeaseTTL}, {"discover interval", c.DiscoverInterval}, {"max backoff", c.MaxBackoff},
 		{"merge window", c.MergeWindow}, {"stall timeout", c.StallTimeout},
 	}
@@ -125,8 +138,11 @@ func (c Config) validate() error {
 	if c.TenantConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("tenant concurrency %d: want >= 1", c.TenantConcurrency))
 	}
-	if c.WriteLimit < 2 {
-		errs = append(errs, fmt.Errorf("write limit %d: want >= 2 (a token bucket of burst 1 needs limit-1 > 0)", c.WriteLimit))
+	if c.WriteLimit < 1 {
+		errs = append(errs, fmt.Errorf("write limit %d: want >= 1", c.WriteLimit))
+	}
+	if c.DevicesWriteLimit < 1 {
+		errs = append(errs, fmt.Errorf("devices write limit %d: want >= 1", c.DevicesWriteLimit))
 	}
 	if c.LeaseTTL > 0 && c.LeaseTTL < minLeaseTTL {
 		errs = append(errs, fmt.Errorf("lease ttl %s: want >= %s (it is renewed every third)", c.LeaseTTL, minLeaseTTL))
@@ -135,6 +151,15 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker config: %w", err)
 	}
 	return nil
+}
+
+// writeLimit is the budget of a tenant's writes to service: writes per
+// window.
+func (c Config) writeLimit(service graph.Service) (int, time.Duration) {
+	if service == graph.ServiceDevices {
+		return c.DevicesWriteLimit, c.DevicesWriteWindow
+	}
+	return c.WriteLimit, c.WriteWindow
 }
 
 // Timing constants that need no configuration.

@@ -56,7 +56,8 @@ func (h *handling) create() verdict {
 	if v, ok := h.judge(have, found, same, 200); ok {
 		return v
 	}
-	if err := h.t.admit(h.wait, h.deadline); err != nil {
+	sl, err := h.t.admit(h.wait, h.deadline, k)
+	if err != nil {
 		return h.waitFailed(err)
 	}
 	if err := h.putIntent(false, nil); err != nil {
@@ -68,7 +69,7 @@ func (h *handling) create() verdict {
 		created, err = w.graph.Create(h.ctx, job.Tenant, job.APIVersion, k, job.PolicyID, want)
 		return err
 	})
-	h.t.recordWrite(err)
+	sl.done(err)
 	return h.createAnswered(want, created, err)
 }
 

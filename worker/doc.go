@@ -43,23 +43,35 @@
 // starts it again when jobs arrive. One tenant's 10,000 rows therefore
 // occupy that tenant's runner only, and its throttling pauses only it.
 //
-// # Rate and adaptive throttling
+// # Write budgets and adaptive throttling
 //
-// Each tenant has a token bucket (golang.org/x/time/rate) of burst 1. A
-// bucket of burst b and rate r admits b + r·W events in any window W, so
-// burst 1 and r = (WriteLimit-1)/WriteWindow never exceed WriteLimit per
-// WriteWindow (Intune: 100 writes per 20 s per app per tenant, 4.95/s).
-// A 429 closes the tenant's gate until its Retry-After (or, without one, an
-// exponential backoff with full jitter over the tenant's 429 streak): every
-// in-flight and queued job of the tenant waits, not only the one that got
-// it, and the runner stops fetching. The rate is cut ×0.5 (floor 0.1/s, at
-// most once per window: one congestion episode is one signal) and climbs
-// back additively with each accepted write. When Graph throttles us while
-// we sent at least half our ceiling, the number of writes it accepted in
-// the trailing window is the limit it enforces now; the ceiling is lowered
-// to 90% of that for 30 windows, then the configured ceiling is probed
-// again. So a configured limit above the real one costs one 429 per
-// episode, not one per sawtooth of plain AIMD. While a job is held, its
+// Graph's write limits are per tenant and Intune service ([graph.Kind]'s
+// Service): each service of a tenant has its own budget, WriteLimit per
+// WriteWindow (Intune: 100 per 20 s per app), DevicesWriteLimit per
+// DevicesWriteWindow for the devices service (scripts, health scripts:
+// 200). Graph's window is a trailing one, so a budget sends its whole
+// allowance at once and keeps at most the limit in any window: a write
+// holds a slot from its admission until a window after its answer (Graph
+// counted it in between), which never puts limit+1 writes into any window
+// as Graph counts them, whatever the latency (see budget). A 429 closes
+// the service's gate until its Retry-After (or, without one, an
+// exponential backoff with full jitter over the service's 429 streak,
+// starting at a twentieth of the window): every in-flight and queued job
+// of the service waits, not only the one that got it, a write admitted
+// before the 429 and not yet sent is held back, and the runner stops
+// fetching once every service of its tenant is paused. Until a window has
+// passed without a 429 a budget writes one at a time (or the few more its
+// round trip needs), so that writes on the wire cannot miss a Retry-After.
+//
+// A 429 may be Graph's limit (lower than configured: other apps share the
+// tenant's budget) or random (another app used it just then). Random 429s
+// pause but teach nothing: a 429 when Graph accepted more of our writes in
+// a window lately, or refuted by a write accepted above its count, is not
+// a limit. A limit is learned from one 429 at the top of the window while
+// no random 429 was seen, or from two at the same level half a window
+// apart; the budget keeps 90% of it for 30 windows, then climbs back one
+// write per window. So a configured limit above the real one costs one
+// 429, and random 429s do not erode the budget. While a job is held, its
 // message gets InProgress every third of AckWait, so no wait (a
 // Retry-After, a policy lock, a slow call) lets AckWait expire.
 //

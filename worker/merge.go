@@ -184,7 +184,8 @@ func (m *mergeRun) assign(ctx context.Context, set []graph.Assignment, pending, 
 	reconciled func(it *mergeItem, fresh []graph.Assignment) (verdict, bool)) {
 	h := m.h
 	w, t, job := h.w, h.t, h.job
-	if err := t.admit(h.wait, time.Time{}); err != nil {
+	sl, err := t.admit(h.wait, time.Time{}, h.kind)
+	if err != nil {
 		m.deliverRest(handBack(handBackDelay, label.HandedBack))
 		return
 	}
@@ -196,12 +197,12 @@ func (m *mergeRun) assign(ctx context.Context, set []graph.Assignment, pending, 
 		}
 	}
 	var res []graph.Assignment
-	err := w.graphCall(ctx, func() error {
+	err = w.graphCall(ctx, func() error {
 		var err error
 		res, err = w.graph.Assign(ctx, job.Tenant, graph.Beta, h.kind, job.PolicyID, set)
 		return err
 	})
-	t.recordWrite(err)
+	sl.done(err)
 	switch {
 	case err == nil:
 		status := 200
@@ -251,7 +252,7 @@ func (m *mergeRun) assign(ctx context.Context, set []graph.Assignment, pending, 
 // [handling.list]).
 func (m *mergeRun) list(ctx context.Context) ([]graph.Assignment, error) {
 	h := m.h
-	if err := h.t.gate(h.wait, time.Time{}); err != nil {
+	if err := h.t.gate(h.wait, time.Time{}, h.kind); err != nil {
 		return nil, err
 	}
 	var set []graph.Assignment

@@ -59,7 +59,7 @@ func (h *handling) reconciledStatus() jobs.Status {
 // beta whatever the row's version: only beta shows filters and policy-set
 // sources (every kind exists in beta).
 func (h *handling) list() ([]graph.Assignment, error) {
-	if err := h.t.gate(h.wait, h.deadline); err != nil {
+	if err := h.t.gate(h.wait, h.deadline, h.kind); err != nil {
 		return nil, err
 	}
 	var set []graph.Assignment

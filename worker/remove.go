@@ -62,7 +62,8 @@ func (h *handling) deleteOne() verdict {
 	if ok {
 		return v
 	}
-	if err := h.t.admit(h.wait, h.deadline); err != nil {
+	sl, err := h.t.admit(h.wait, h.deadline, h.kind)
+	if err != nil {
 		return h.waitFailed(err)
 	}
 	if err := h.putIntent(false, nil); err != nil {
@@ -71,7 +72,7 @@ func (h *handling) deleteOne() verdict {
 	err = w.graphCall(h.ctx, func() error {
 		return w.graph.Delete(h.ctx, job.Tenant, job.APIVersion, k, job.PolicyID, have.ID)
 	})
-	h.t.recordWrite(err)
+	sl.done(err)
 	switch {
 	case err == nil:
 		ps.drop(have.ID)

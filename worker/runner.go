@@ -76,7 +76,7 @@ func (r *runner) run(rc *runCtx) {
 		}
 		// A paused tenant pulls nothing: its jobs stay in the stream, where
 		// they cost no memory and no AckWait.
-		if err := t.gate(rc.soft, time.Time{}); err != nil {
+		if err := t.pulling(rc.soft); err != nil {
 			return
 		}
 		fetched := time.Now()

@@ -93,10 +93,7 @@ func (t *tenant) waiting(now time.Time) (TenantState, bool) {
 	if !bl.until.IsZero() {
 		return TenantState{Tenant: t.name, Reason: WaitBlocked, Detail: bl.code, Until: bl.until}, true
 	}
-	t.mu.Lock()
-	until := t.pausedUntil
-	t.mu.Unlock()
-	if now.Before(until) {
+	if until := t.pausedUntil(); now.Before(until) {
 		return TenantState{Tenant: t.name, Reason: WaitThrottled, Until: until}, true
 	}
 	return TenantState{}, false
@@ -186,12 +183,35 @@ func cause(ge *graph.Error) string {
 
 // observedGraph is the worker's Graph with the outcome of every call kept
 // in its tenant's health.
+//
+// A write is not sent while its tenant's service is paused (hold, when
+// set, says for how long): it was admitted before a 429 closed the gate and
+// reaches here after (its intent was being written). It fails with a
+// throttled error that is not Graph's (StatusCode 0), and its job waits
+// out the pause like the others.
 type observedGraph struct {
-	g Graph
-	h *graphHealth
+	g    Graph
+	h    *graphHealth
+	hold func(tenant string, k *graph.Kind) time.Duration
+}
+
+// held is the error of a write not sent because its service is paused,
+// or nil.
+func (o observedGraph) held(op, tenant string, k *graph.Kind) error {
+	if o.hold == nil {
+		return nil
+	}
+	if d := o.hold(tenant, k); d > 0 {
+		return &graph.Error{Class: graph.ClassThrottled, Op: op, RetryAfter: d, HasRetryAfter: true,
+			Message: "not sent: the tenant's writes to this Intune service are paused by a Retry-After"}
+	}
+	return nil
 }
 
 func (o observedGraph) Create(ctx context.Context, tenant, version string, k *graph.Kind, policyID string, a graph.Assignment) (graph.Assignment, error) {
+	if err := o.held(graph.OpCreate, tenant, k); err != nil {
+		return graph.Assignment{}, err
+	}
 	out, err := o.g.Create(ctx, tenant, version, k, policyID, a)
 	o.h.observe(tenant, err)
 	return out, err
@@ -204,6 +224,9 @@ func (o observedGraph) List(ctx context.Context, tenant, version string, k *grap
 }
 
 func (o observedGraph) Assign(ctx context.Context, tenant, version string, k *graph.Kind, policyID string, set []graph.Assignment) ([]graph.Assignment, error) {
+	if err := o.held(graph.OpAssign, tenant, k); err != nil {
+		return nil, err
+	}
 	out, err := o.g.Assign(ctx, tenant, version, k, policyID, set)
 	o.h.observe(tenant, err)
 	return out, err

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/bulkassign/bulkassign/graph"
 )
@@ -16,160 +15,287 @@ import (
 // errDeadline is returned by a wait that would end after the job's deadline.
 var errDeadline = errors.New("job deadline reached while waiting")
 
-// tenant is the write budget and health of one tenant: its token bucket,
-// its gate (closed until a Retry-After runs out), its adaptive rate and its
-// circuit breaker. It outlives runners. Safe for concurrent use.
+// tenant is the write budgets and health of one tenant: a [budget] per
+// Intune service (its trailing-window slots, its gate closed until a
+// Retry-After runs out, its learned limit) and its circuit breaker. It
+// outlives runners. Safe for concurrent use.
 type tenant struct {
 	name string
 	w    *Worker
-	lim  *rate.Limiter // burst 1; rate from ctl
 	brk  breaker
 
-	mu          sync.Mutex
-	running     bool // a runner is running (guarded by mu)
-	ctl         aimd
-	accepted    slidingCount  // our writes Graph accepted, for ctl
-	pausedUntil time.Time     // the gate: no request before this
-	paused      bool          // last value given to SetTenantPaused
-	streak      int           // 429s since the last accepted write
-	changed     chan struct{} // closed and replaced when pausedUntil moves
-	suspect     int           // consecutive consumer checks that found damage
-	repaired    time.Time     // last time the consumer was recreated
+	mu       sync.Mutex
+	running  bool                      // a runner is running (guarded by mu)
+	budgets  map[graph.Service]*budget // created at the service's first write
+	paused   bool                      // last value given to SetTenantPaused
+	rate     float64                   // last value given to SetTenantRate
+	changed  chan struct{}             // closed and replaced when a gate, a slot or a limit changes
+	suspect  int                       // consecutive consumer checks that found damage
+	repaired time.Time                 // last time the consumer was recreated
 }
 
 func newTenant(w *Worker, name string) *tenant {
-	ctl := newAIMD(w.cfg.WriteLimit, w.cfg.WriteWindow)
-	t := &tenant{
-		name:     name,
-		w:        w,
-		ctl:      ctl,
-		lim:      rate.NewLimiter(rate.Limit(ctl.rate), 1),
-		accepted: newSlidingCount(w.cfg.WriteLimit + 1),
-		changed:  make(chan struct{}),
-	}
-	w.m.SetTenantRate(name, ctl.rate)
-	return t
+	return &tenant{name: name, w: w, budgets: make(map[graph.Service]*budget), changed: make(chan struct{})}
 }
 
-// gate waits until the tenant is not paused. It fails with errDeadline when
-// the pause ends after deadline (zero: none), and with ctx's error.
-func (t *tenant) gate(ctx context.Context, deadline time.Time) error {
+// budgetLocked returns the budget of kind k's service, creating it.
+func (t *tenant) budgetLocked(k *graph.Kind) *budget {
+	b := t.budgets[k.Service]
+	if b == nil {
+		b = newBudget(t.w.cfg.writeLimit(k.Service))
+		t.budgets[k.Service] = b
+		t.reportLocked(time.Now())
+	}
+	return b
+}
+
+// broadcastLocked wakes every wait of the tenant.
+func (t *tenant) broadcastLocked() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// reportLocked updates the tenant's rate and paused gauges: the sum of its
+// services' ceilings, and whether any service is paused.
+func (t *tenant) reportLocked(now time.Time) {
+	var r float64
+	paused := false
+	for _, b := range t.budgets {
+		r += b.perSecond(now)
+		paused = paused || now.Before(b.pausedUntil)
+	}
+	if r != t.rate {
+		t.rate = r
+		t.w.m.SetTenantRate(t.name, r)
+	}
+	if paused != t.paused {
+		t.paused = paused
+		t.w.m.SetTenantPaused(t.name, paused)
+	}
+}
+
+// pausedUntil is when the last pause of the tenant's services ends.
+func (t *tenant) pausedUntil() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var until time.Time
+	for _, b := range t.budgets {
+		if b.pausedUntil.After(until) {
+			until = b.pausedUntil
+		}
+	}
+	return until
+}
+
+// waitChange waits until wake (zero: none), a change of the tenant or ctx's
+// end.
+func waitChange(ctx context.Context, changed <-chan struct{}, wake time.Time) error {
+	var timeout <-chan time.Time
+	if !wake.IsZero() {
+		timer := time.NewTimer(time.Until(wake))
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-changed:
+	case <-timeout:
+	}
+	return nil
+}
+
+// gate waits until kind k's service is not paused. It fails with
+// errDeadline when the pause ends after deadline (zero: none), and with
+// ctx's error.
+func (t *tenant) gate(ctx context.Context, deadline time.Time, k *graph.Kind) error {
 	for {
 		t.mu.Lock()
-		until, changed := t.pausedUntil, t.changed
+		b := t.budgetLocked(k)
+		until, changed := b.pausedUntil, t.changed
 		now := time.Now()
+		t.reportLocked(now)
+		t.mu.Unlock()
 		if !now.Before(until) {
-			if t.paused {
-				t.paused = false
-				t.w.m.SetTenantPaused(t.name, false)
-			}
-			t.mu.Unlock()
 			return nil
 		}
-		t.mu.Unlock()
 		if !deadline.IsZero() && until.After(deadline) {
 			return errDeadline
 		}
-		timer := time.NewTimer(until.Sub(now))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-changed:
-			timer.Stop()
-		case <-timer.C:
+		if err := waitChange(ctx, changed, until); err != nil {
+			return err
 		}
 	}
 }
 
-// admit waits for the gate and a write token. A 429 that closes the gate
-// while this job waits for its token sends it back to the gate, so no
-// write of the tenant goes out before the Retry-After runs out.
-func (t *tenant) admit(ctx context.Context, deadline time.Time) error {
+// pulling waits while every service the tenant has written to is paused:
+// a runner fetches nothing then, and the tenant's jobs stay in the stream.
+func (t *tenant) pulling(ctx context.Context) error {
 	for {
-		if err := t.gate(ctx, deadline); err != nil {
-			return err
-		}
-		if err := t.lim.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// Wait refuses when the wait would pass ctx's deadline; there is
-			// none on our contexts, so this is a rate of 0: cannot happen.
-			return err
-		}
 		t.mu.Lock()
-		open := !time.Now().Before(t.pausedUntil)
+		now := time.Now()
+		var until time.Time
+		for _, b := range t.budgets {
+			if !now.Before(b.pausedUntil) {
+				until = time.Time{}
+				break
+			}
+			if until.IsZero() || b.pausedUntil.Before(until) {
+				until = b.pausedUntil
+			}
+		}
+		changed := t.changed
+		t.reportLocked(now)
 		t.mu.Unlock()
-		if open {
+		if until.IsZero() {
 			return nil
 		}
+		if err := waitChange(ctx, changed, until); err != nil {
+			return err
+		}
 	}
 }
 
-// wrote records a write Graph accepted (any answer but 429: it passed the
-// throttle and counts against the window).
-func (t *tenant) wrote(ok bool) {
-	now := time.Now()
+// held is how long writes of kind k to tenant must still wait for a
+// Retry-After (0 when they need not).
+func (w *Worker) held(tenant string, k *graph.Kind) time.Duration {
+	w.mu.Lock()
+	t := w.tenants[strings.ToLower(tenant)]
+	w.mu.Unlock()
+	if t == nil {
+		return 0
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.accepted.add(now)
-	if !ok {
+	b := t.budgets[k.Service]
+	if b == nil {
+		return 0
+	}
+	return time.Until(b.pausedUntil)
+}
+
+// slot is one admitted write of a tenant's service budget. Its write's
+// answer frees it ([slot.done]); so does the end of the context it was
+// admitted with, as a write that may have reached Graph.
+type slot struct {
+	t    *tenant
+	b    *budget
+	at   time.Time   // admitted
+	stop func() bool // stops the context's release
+	over bool        // answered or released (guarded by t.mu)
+}
+
+// admit waits for the gate of kind k's service and a slot of its budget
+// (see [budget]). A 429 that closes the gate while this job waits sends it
+// back to the gate, so no write of the service goes out before the
+// Retry-After runs out. The slot must be given the write's answer with
+// [slot.done]; when ctx ends first it is released as a write Graph counted.
+func (t *tenant) admit(ctx context.Context, deadline time.Time, k *graph.Kind) (*slot, error) {
+	for {
+		if err := t.gate(ctx, deadline, k); err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		b := t.budgetLocked(k)
+		now := time.Now()
+		if now.Before(b.pausedUntil) {
+			t.mu.Unlock()
+			continue
+		}
+		ok, wake := b.room(now)
+		if ok {
+			b.admitted(now)
+			t.reportLocked(now)
+			t.mu.Unlock()
+			s := &slot{t: t, b: b, at: now}
+			s.stop = context.AfterFunc(ctx, func() { s.release() })
+			return s, nil
+		}
+		changed := t.changed
+		t.mu.Unlock()
+		if err := waitChange(ctx, changed, wake); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// done records the answer of the slot's write and frees the slot: a
+// success resets the service's 429 streak; any answer but 429, and a
+// request that may have reached Graph, holds the slot for a window.
+func (s *slot) done(err error) {
+	s.stop()
+	var ge *graph.Error
+	switch {
+	case err == nil:
+		s.answer(true, true)
+	case errors.As(err, &ge) && ge.StatusCode != 0 && ge.StatusCode != 429:
+		s.answer(true, true)
+	case errors.As(err, &ge) && ge.Ambiguous:
+		s.answer(true, false)
+	default:
+		s.answer(false, false)
+	}
+}
+
+// answer frees the slot once (see [budget.answered]); an answer with
+// evidence that the write passed Graph's throttle ends the 429 streak.
+func (s *slot) answer(counts, evidence bool) {
+	s.free(true, counts, evidence)
+}
+
+// release frees a slot whose context ended before its answer, as a write
+// that may have reached Graph.
+func (s *slot) release() { s.free(false, true, false) }
+
+func (s *slot) free(answered, counts, evidence bool) {
+	t := s.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s.over {
 		return
 	}
-	t.streak = 0
-	old := t.ctl.rate
-	r := t.ctl.succeeded(now)
-	if r != old {
-		t.lim.SetLimitAt(now, rate.Limit(r))
-		t.w.m.SetTenantRate(t.name, r)
+	s.over = true
+	now := time.Now()
+	var took time.Duration
+	if answered {
+		took = max(now.Sub(s.at), time.Nanosecond)
 	}
+	s.b.answered(now, took, counts, evidence)
+	if evidence {
+		s.b.streak = 0
+	}
+	t.broadcastLocked()
 }
 
-// throttled records a 429: it closes the gate until the Retry-After (or a
-// backoff of the tenant's 429 streak when there is none), cuts the rate,
-// and returns how long the job that got it should wait.
-func (t *tenant) throttled(ge *graph.Error) time.Duration {
+// throttled records a 429 of a call for kind k: it closes the service's
+// gate until the Retry-After (or, without one, a backoff of the service's
+// 429 streak starting at a twentieth of its window: 1 s at Intune's 20 s),
+// weighs the 429 as a limit signal when it answered a write, and returns
+// how long the job that got it should wait. A write held back unsent
+// because the gate had closed (no HTTP status) only waits.
+func (t *tenant) throttled(k *graph.Kind, ge *graph.Error) time.Duration {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.streak++
+	b := t.budgetLocked(k)
+	if ge.StatusCode == 0 {
+		return max(b.pausedUntil.Sub(now), minBackoff)
+	}
+	b.streak++
 	pause := ge.RetryAfter
 	if !ge.HasRetryAfter {
-		pause = backoff(t.streak, baseBackoff, t.w.cfg.MaxBackoff, rand.Float64())
+		pause = backoff(b.streak, min(baseBackoff, b.window/20), t.w.cfg.MaxBackoff, rand.Float64())
 	}
-	if until := now.Add(pause); until.After(t.pausedUntil) {
-		t.pausedUntil = until
-		close(t.changed)
-		t.changed = make(chan struct{})
-	}
-	observed := t.accepted.count(now, t.w.cfg.WriteWindow)
-	r := t.ctl.throttled(now, observed)
-	t.lim.SetLimitAt(now, rate.Limit(r))
-	if !t.paused {
-		t.paused = true
-		t.w.m.SetTenantPaused(t.name, true)
-	}
-	t.w.m.SetTenantRate(t.name, r)
+	observed := b.counted(now)
+	write := ge.Op != graph.OpList && ge.Op != graph.OpProbe
+	changed := b.throttled(now, now.Add(pause), write)
+	t.broadcastLocked()
+	t.reportLocked(now)
 	t.w.m.Throttled(t.name, ge.RetryAfter, ge.HasRetryAfter)
-	t.w.log.Info("tenant throttled", slog.String("tenant", t.name), slog.Duration("pause", pause),
-		slog.Bool("retry_after", ge.HasRetryAfter), slog.Float64("rate", r), slog.Int("observed", observed),
-		slog.String("request_id", ge.RequestID))
-	return max(t.pausedUntil.Sub(now), minBackoff)
-}
-
-// recordWrite counts a write's answer in the tenant's window and rate: a
-// success raises the rate; any answer but 429 (and any request that may
-// have reached Graph) counts against the window.
-func (t *tenant) recordWrite(err error) {
-	if err == nil {
-		t.wrote(true)
-		return
-	}
-	var ge *graph.Error
-	if errors.As(err, &ge) && ((ge.StatusCode != 0 && ge.StatusCode != 429) || ge.Ambiguous) {
-		t.wrote(false)
-	}
+	t.w.log.Info("tenant throttled", slog.String("tenant", t.name), slog.String("service", string(k.Service)),
+		slog.Duration("pause", pause), slog.Bool("retry_after", ge.HasRetryAfter), slog.Int("observed", observed),
+		slog.Int("limit", b.ceiling(now)), slog.Bool("limit_changed", changed), slog.String("request_id", ge.RequestID))
+	return max(b.pausedUntil.Sub(now), minBackoff)
 }
 
 // blocked returns the breaker's block for a write of kind k, clearing the

@@ -1,140 +1,322 @@
 package worker
 
 import (
+	"math"
 	"time"
 )
 
-// Adaptive throttling constants.
+// Write budget constants.
 const (
-	// rateFloor is the lowest rate (writes per second) a tenant is cut to.
-	rateFloor = 0.1
-	// cutFactor is the multiplicative decrease on a throttle.
-	cutFactor = 0.5
-	// increaseSteps is how many successful writes take the rate from zero
-	// to the ceiling: each success adds ceiling/increaseSteps.
-	increaseSteps = 20
-	// learnWindows is how long, in write windows, a learned limit holds
-	// before the configured one is tried again.
-	learnWindows = 30
-	// learnMargin keeps a learned rate this fraction below what Graph was
-	// seen to accept, against jitter between our clock and Graph's.
+	// learnMargin keeps a learned limit this fraction below the writes
+	// Graph accepted in the window when it refused one, against the jitter
+	// between our count and Graph's.
 	learnMargin = 0.9
+	// learnWindows is how long, in windows, a learned limit holds before
+	// the budget probes upward again, one write per window.
+	learnWindows = 30
+	// provenWindows is how far back, in windows, the writes Graph accepted
+	// are evidence: a window that held n of our writes lately shows that
+	// Graph's limit is above n-1, and a pending limit signal is compared
+	// with the signals of this span.
+	provenWindows = 2
+	// noisyWindows is how long, in windows, a 429 that was not the limit
+	// (random: another app used the tenant's budget) keeps the budget
+	// careful: one write at a time, and a limit is learned only from two
+	// signals at the same level.
+	noisyWindows = 2
+	// carefulHeadroom: a noisy budget has as many writes in flight as send
+	// its whole allowance within 1/carefulHeadroom of the window at the
+	// round trip seen (see budget.careful).
+	carefulHeadroom = 4
+	// rttWeight is the inverse weight of one write in the budget's moving
+	// average of admission-to-answer times.
+	rttWeight = 8
 )
 
-// ceilingRate is the token-bucket rate that never exceeds limit writes in
-// any window of length window. A bucket of burst b refilling at r per
-// second admits at most b + r·W events in any interval of length W (the
-// full bucket, then one per 1/r). With burst 1, r = (limit-1)/W admits at
-// most limit. limit must be at least 2.
-func ceilingRate(limit int, window time.Duration) float64 {
-	return float64(limit-1) / window.Seconds()
-}
-
-// aimd is a tenant's adaptive write rate: additive increase, multiplicative
-// decrease, and a learned limit.
+// budget is the write budget of one tenant in one Intune service: Graph
+// allows at most limit writes in any trailing window of length window
+// (Intune: 100 per 20 s per app per tenant; 200 for the devices service),
+// and a Retry-After pauses the service's writes. It is guarded by its
+// tenant's mutex.
 //
-//   - A throttle (429) cuts the rate by cutFactor (floor rateFloor), at most
-//     once per window: the 429s of one congestion episode arrive together
-//     and are one signal, as TCP cuts once per round trip.
-//   - Each successful write adds ceiling/increaseSteps, up to the ceiling.
-//   - The ceiling is the configured one, (WriteLimit-1)/WriteWindow, unless
-//     Graph has shown a lower limit: on a throttle, the writes Graph accepted
-//     from us in the trailing window (observed) is the limit it enforces
-//     right now (another app may share the tenant's budget, or the
-//     configured limit is simply too high). When observed is at least half
-//     the current ceiling's count (so a random 429 at a low rate does not
-//     count as a limit), the ceiling becomes learnMargin·(observed-1)/W for
-//     learnWindows windows, after which the configured ceiling is probed
-//     again by additive increase.
+// # Pacing
 //
-// Plain AIMD against a sliding-window limit throttles once per sawtooth:
-// it climbs until Graph refuses, every few dozen writes. The learned limit
-// keeps the rate under what Graph accepts, so 429s become rare (one per
-// learnWindows windows at most) while the rate stays near the real limit.
+// A write holds a slot from its admission until window after its answer:
+// Graph counted it when it arrived, which was after its admission and
+// before its answer, so every write Graph could count in the window before
+// a new one's arrival either is still unanswered or was answered less than
+// window before the new one's admission. Admitting only while fewer than
+// limit slots are held therefore never puts limit+1 writes into any window
+// as Graph measures it, whatever the latency and its jitter, and still
+// lets the whole allowance go at once: a tenant with 60 rows and 20 writes
+// per 2 s writes at 0, 2 and 4 s, not spread over 6 s. The price is one
+// round trip per slot and window.
 //
-// aimd is not safe for concurrent use; the tenant guards it.
-type aimd struct {
+// A budget is careful until a whole window has passed since its first
+// write, and again for a window after each 429 (and while noisy): it
+// writes one write at a time (while noisy, the few more it needs when one
+// at a time cannot send its allowance within a quarter of the window, see
+// careful). Writes already on the wire when a 429 comes back could not
+// honour its Retry-After, and the first window's 429s are the ones that
+// teach the limit, one at a time.
+//
+// # Learning a lower limit
+//
+// Graph may enforce less than the configured limit (other apps share the
+// tenant's budget, or the configuration is wrong), and it also answers 429
+// at random when other apps use the budget. A 429 at n (the writes Graph
+// accepted from us in the trailing window when it refused this one) is a
+// limit signal; a random 429 is told apart by evidence:
+//
+//   - When Graph accepted more than n of our writes in a window lately (the
+//     last provenWindows windows), the 429 is random: the budget becomes
+//     noisy and learns nothing. A write accepted at a count above a pending
+//     signal refutes that signal the same way.
+//   - A signal when the budget is not noisy, at least half the current
+//     limit, learns at once: the limit becomes learnMargin·n for
+//     learnWindows windows (a configured limit above the real one costs one
+//     429). A random 429 later reverts such a single-signal limit.
+//   - Otherwise two signals at the same level (within 10 %), at least half
+//     a window apart and within provenWindows windows, without a write
+//     accepted above them in between, are the limit: learned and kept,
+//     whatever random 429s follow. A real limit refuses at its level in
+//     every window; random 429s come at any level, and the writes between
+//     them are accepted above it.
+//
+// After learnWindows windows the limit climbs back by one write per window
+// towards the configured one, and a real limit is learned again by its
+// next 429.
+type budget struct {
 	limit  int           // configured writes per window
 	window time.Duration // configured window
 
-	rate         float64   // current writes per second
-	learned      float64   // learned ceiling, writes per second; 0: none
-	learnedUntil time.Time // when the learned ceiling expires
-	lastCut      time.Time // when the rate was last cut
+	inflight int         // admitted writes whose answer is not in
+	busy     []time.Time // when the slots of answered writes Graph counted free up, ascending
+	peaks    []peak      // accepted writes' window counts: a decreasing deque over provenWindows
+
+	learned      int       // learned limit; 0: none
+	learnedUntil time.Time // when the learned limit starts to climb back
+	confirmed    bool      // learned from two signals: a random 429 does not revert it
+	signalN      int       // pending limit signal: the count it came at; 0: none
+	signalAt     time.Time
+
+	rtt         time.Duration // moving average of admission-to-answer times
+	noisyUntil  time.Time     // a random 429 was seen: careful until then
+	calmFrom    time.Time     // since when no 429 came (zero: no write yet)
+	pausedUntil time.Time     // the gate: no write before this
+	streak      int           // 429s since the last accepted write
 }
 
-// newAIMD starts at the configured ceiling.
-func newAIMD(limit int, window time.Duration) aimd {
-	return aimd{limit: limit, window: window, rate: ceilingRate(limit, window)}
+// peak is the count of our writes in Graph's window when one of them was
+// accepted at at.
+type peak struct {
+	at    time.Time
+	count int
 }
 
-// ceiling is the rate the tenant may climb to at now.
-func (a *aimd) ceiling(now time.Time) float64 {
-	c := ceilingRate(a.limit, a.window)
-	if a.learned > 0 && now.Before(a.learnedUntil) {
-		return min(c, a.learned)
+func newBudget(limit int, window time.Duration) *budget {
+	return &budget{limit: limit, window: window}
+}
+
+// ceiling is the number of writes the budget allows per window at now: the
+// configured limit, a learned one, or a learned one climbing back.
+func (b *budget) ceiling(now time.Time) int {
+	if b.learned == 0 {
+		return b.limit
+	}
+	if now.Before(b.learnedUntil) {
+		return b.learned
+	}
+	c := b.learned + 1 + int(now.Sub(b.learnedUntil)/b.window)
+	if c >= b.limit {
+		b.learned, b.confirmed = 0, false
+		return b.limit
 	}
 	return c
 }
 
-// throttled records a 429 at now; observed is the number of our writes
-// Graph accepted for the tenant in the window before it. It returns the new
-// rate.
-func (a *aimd) throttled(now time.Time, observed int) float64 {
-	ceil := a.ceiling(now)
-	if observed >= 2 && float64(observed) >= (ceil*a.window.Seconds()+1)/2 {
-		learned := max(learnMargin*float64(observed-1)/a.window.Seconds(), rateFloor)
-		if learned < ceil || !now.Before(a.learnedUntil) {
-			a.learned = min(learned, ceilingRate(a.limit, a.window))
-		}
-		a.learnedUntil = now.Add(learnWindows * a.window)
+// prune frees the slots whose time is up.
+func (b *budget) prune(now time.Time) {
+	i := 0
+	for i < len(b.busy) && !b.busy[i].After(now) {
+		i++
 	}
-	if a.lastCut.IsZero() || now.Sub(a.lastCut) >= a.window {
-		a.rate *= cutFactor
-		a.lastCut = now
+	if i > 0 {
+		b.busy = append(b.busy[:0], b.busy[i:]...)
 	}
-	a.rate = min(max(a.rate, rateFloor), a.ceiling(now))
-	return a.rate
 }
 
-// succeeded records a write Graph accepted at now and returns the new rate.
-func (a *aimd) succeeded(now time.Time) float64 {
-	ceil := a.ceiling(now)
-	a.rate = min(a.rate+ceilingRate(a.limit, a.window)/increaseSteps, ceil)
-	a.rate = max(a.rate, rateFloor)
-	return a.rate
+// counted is the number of our writes Graph counted in the trailing window
+// at now (answered within the last window), as far as we know.
+func (b *budget) counted(now time.Time) int {
+	b.prune(now)
+	return len(b.busy)
 }
 
-// slidingCount counts events in a trailing window. It keeps at most cap
-// timestamps (the count it can report is capped there), so its memory is
-// bounded whatever the event rate.
-type slidingCount struct {
-	ts  []time.Time // ring, oldest at head once full
-	cap int
-	pos int
+// calm reports whether the budget may have any number of writes in
+// flight: a whole window has passed since its first write and since its
+// last 429, and it is not noisy.
+func (b *budget) calm(now time.Time) bool {
+	return !b.calmFrom.IsZero() && now.Sub(b.calmFrom) >= b.window && !now.Before(b.noisyUntil)
 }
 
-func newSlidingCount(capacity int) slidingCount {
-	return slidingCount{cap: max(capacity, 1)}
+// careful is how many writes the budget may have in flight when it is not
+// calm: one in its first window and after a limit's 429, so that the next
+// 429 refuses one write only; while noisy (random 429s) one too, unless
+// one at a time would take more than a quarter of the window to send the
+// allowance at the round trip seen, then as many as send it within that
+// quarter: after each pause the budget must catch up.
+func (b *budget) careful(now time.Time) int {
+	if !now.Before(b.noisyUntil) {
+		return 1
+	}
+	return max(1, int(math.Ceil(carefulHeadroom*b.rtt.Seconds()*float64(b.ceiling(now))/b.window.Seconds())))
 }
 
-// add records an event at t.
-func (s *slidingCount) add(t time.Time) {
-	if len(s.ts) < s.cap {
-		s.ts = append(s.ts, t)
+// room reports whether a write may be admitted at now and, when not
+// because every slot is held by an answered write, when the first frees
+// up (zero when only an answer can free one).
+func (b *budget) room(now time.Time) (bool, time.Time) {
+	held := b.inflight + b.counted(now)
+	open := b.inflight < b.careful(now) || b.calm(now)
+	if held < b.ceiling(now) && open {
+		return true, time.Time{}
+	}
+	if open && len(b.busy) > 0 {
+		return false, b.busy[0]
+	}
+	return false, time.Time{}
+}
+
+// admitted takes a slot at now.
+func (b *budget) admitted(now time.Time) {
+	b.inflight++
+	if b.calmFrom.IsZero() {
+		b.calmFrom = now
+	}
+}
+
+// answered frees the slot of a write answered at now, took after its
+// admission (0: not answered, released). counts: Graph counted it (any
+// answer but 429, or an answer that may have been lost); evidence: Graph's
+// answer says it passed the throttle (a definite answer but 429).
+func (b *budget) answered(now time.Time, took time.Duration, counts, evidence bool) {
+	b.inflight--
+	if took > 0 {
+		b.rtt += (took - b.rtt) / rttWeight
+	}
+	if !counts {
 		return
 	}
-	s.ts[s.pos] = t
-	s.pos = (s.pos + 1) % s.cap
+	b.busy = append(b.busy, now.Add(b.window))
+	if !evidence {
+		return
+	}
+	n := b.counted(now)
+	b.prunePeaks(now)
+	for len(b.peaks) > 0 && b.peaks[len(b.peaks)-1].count <= n {
+		b.peaks = b.peaks[:len(b.peaks)-1]
+	}
+	b.peaks = append(b.peaks, peak{at: now, count: n})
+	if b.signalN > 0 && n > b.signalN {
+		// Graph accepted more than the signal's count: it was not the
+		// limit.
+		b.signalN = 0
+		b.notLimit(now)
+	}
 }
 
-// count is the number of recorded events in (now-window, now].
-func (s *slidingCount) count(now time.Time, window time.Duration) int {
-	n := 0
-	for _, t := range s.ts {
-		if now.Sub(t) < window && !t.After(now) {
-			n++
-		}
+// prunePeaks drops the peaks older than provenWindows windows.
+func (b *budget) prunePeaks(now time.Time) {
+	i := 0
+	for i < len(b.peaks) && now.Sub(b.peaks[i].at) > provenWindows*b.window {
+		i++
 	}
-	return n
+	if i > 0 {
+		b.peaks = append(b.peaks[:0], b.peaks[i:]...)
+	}
+}
+
+// proven is the most of our writes Graph accepted in one window lately.
+func (b *budget) proven(now time.Time) int {
+	b.prunePeaks(now)
+	if len(b.peaks) == 0 {
+		return 0
+	}
+	return b.peaks[0].count
+}
+
+// throttled records a 429 answered at now that pauses the budget until
+// until; write tells whether it answered a write (a read's 429 is a request
+// limit and says nothing about the write limit). It returns whether the
+// limit changed.
+func (b *budget) throttled(now, until time.Time, write bool) bool {
+	episode := now.Before(b.pausedUntil) // sent before the pause began: the same congestion
+	if until.After(b.pausedUntil) {
+		b.pausedUntil = until
+	}
+	b.calmFrom = now
+	if !write || episode {
+		return false
+	}
+	return b.signal(now, b.counted(now))
+}
+
+// signal weighs a 429 that refused a write when Graph had accepted n of
+// ours in the trailing window (see the type's documentation). It returns
+// whether the limit changed.
+func (b *budget) signal(now time.Time, n int) bool {
+	before := b.ceiling(now)
+	if b.signalN > 0 && now.Sub(b.signalAt) > provenWindows*b.window {
+		b.signalN = 0 // too old to pair with
+	}
+	same := b.signalN > 0 && near(n, b.signalN)
+	switch {
+	case n == 0:
+		// Refused with none of our writes in the window: not a limit we
+		// can keep under.
+		b.notLimit(now)
+	case same && now.Sub(b.signalAt) >= b.window/2:
+		b.learn(now, min(n, b.signalN), true)
+	case same:
+		// The same level again within half a window: keep the first
+		// signal's time; a limit shows again in the next window.
+	case n >= b.proven(now) && !now.Before(b.noisyUntil) && b.learned == 0 && 2*n >= before:
+		b.learn(now, n, false)
+	default:
+		if n < b.proven(now) {
+			b.notLimit(now)
+		}
+		b.signalN, b.signalAt = n, now
+	}
+	return b.ceiling(now) != before
+}
+
+// near reports whether n is at the level of signal: within 10 %, or one.
+func near(n, signal int) bool {
+	d := n - signal
+	return 10*max(d, -d) <= max(signal, 10)
+}
+
+// notLimit records a 429 that was not Graph's limit: the budget turns
+// noisy, and a limit learned from a single signal is dropped (it was
+// likely such a 429 too).
+func (b *budget) notLimit(now time.Time) {
+	b.noisyUntil = now.Add(noisyWindows * b.window)
+	if b.learned > 0 && !b.confirmed {
+		b.learned = 0
+	}
+}
+
+// learn makes learnMargin·n the limit for learnWindows windows.
+func (b *budget) learn(now time.Time, n int, confirmed bool) {
+	b.learned = max(1, min(int(learnMargin*float64(n)), b.limit))
+	b.learnedUntil = now.Add(learnWindows * b.window)
+	b.confirmed = confirmed
+	b.signalN = 0
+}
+
+// perSecond is the budget's current ceiling in writes per second.
+func (b *budget) perSecond(now time.Time) float64 {
+	return float64(b.ceiling(now)) / b.window.Seconds()
 }

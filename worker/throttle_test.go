@@ -1,213 +1,449 @@
 package worker
 
 import (
-	"math"
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/bulkassign/bulkassign/graph"
+	"github.com/bulkassign/bulkassign/graph/graphtest"
 )
 
-var graphErr429 = graph.Error{Class: graph.ClassThrottled, Op: "create", StatusCode: 429, RetryAfter: 2 * time.Second, HasRetryAfter: true}
+var graphErr429 = graph.Error{Class: graph.ClassThrottled, Op: graph.OpCreate, StatusCode: 429, RetryAfter: 2 * time.Second, HasRetryAfter: true}
 
-func TestCeilingRate(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		limit  int
-		window time.Duration
-		want   float64
-	}{
-		{100, 20 * time.Second, 4.95},
-		{2, time.Second, 1},
-		{15, 2 * time.Second, 7},
+// kinds of three services for the budget tests.
+var (
+	kindConfig  = mustKind("deviceConfigurations")    // deviceConfiguration
+	kindV2      = mustKind("configurationPolicies")   // deviceConfigV2
+	kindScripts = mustKind("deviceManagementScripts") // devices
+)
+
+func mustKind(name string) *graph.Kind {
+	k, err := graph.LookupKind(name)
+	if err != nil {
+		panic(err)
 	}
-	for _, tt := range tests {
-		if got := ceilingRate(tt.limit, tt.window); math.Abs(got-tt.want) > 1e-9 {
-			t.Errorf("ceilingRate(%d, %s) = %v, want %v", tt.limit, tt.window, got, tt.want)
-		}
-	}
+	return k
 }
 
-// TestTokenBucketNeverExceedsLimit checks the documented math with the
-// real limiter on a fake clock: burst 1 and rate (L-1)/W admit at most L
-// events in any closed interval of length W (so also in any half-open
-// sliding window, as Graph and the simulator count), and the bound is tight.
-func TestTokenBucketNeverExceedsLimit(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		limit  int
-		window time.Duration
-	}{{100, 20 * time.Second}, {10, time.Second}, {2, time.Second}} {
-		lim := rate.NewLimiter(rate.Limit(ceilingRate(tc.limit, tc.window)), 1)
-		start := time.Unix(0, 0)
-		var ts []time.Time
-		now := start
-		for len(ts) < 5*tc.limit {
-			r := lim.ReserveN(now, 1)
-			now = now.Add(r.DelayFrom(now))
-			ts = append(ts, now)
-		}
-		best := 0
-		for i := range ts {
-			n := 0
-			for j := i; j < len(ts) && ts[j].Sub(ts[i]) <= tc.window; j++ {
-				n++
-			}
-			best = max(best, n)
-		}
-		if best != tc.limit {
-			t.Errorf("limit %d per %s: max %d events in a window, want exactly %d", tc.limit, tc.window, best, tc.limit)
-		}
-		// With burst 2 the same rate would overshoot: the reason for burst 1.
-		lim2 := rate.NewLimiter(rate.Limit(ceilingRate(tc.limit, tc.window)), 2)
-		n := 0
-		for now := start; now.Sub(start) <= tc.window; {
-			r := lim2.ReserveN(now, 1)
-			now = now.Add(r.DelayFrom(now))
-			if now.Sub(start) <= tc.window {
-				n++
-			}
-		}
-		if n <= tc.limit {
-			t.Errorf("burst 2: %d events in the first window, expected more than %d", n, tc.limit)
-		}
-	}
+// testTenant is a tenant of a worker with cfg (defaults filled), for the
+// budget tests on a fake clock.
+func testTenant(cfg Config) *tenant {
+	cfg = cfg.withDefaults()
+	return newTenant(&Worker{cfg: cfg, log: cfg.Logger, m: cfg.Metrics}, "t")
 }
 
-func TestAIMD(t *testing.T) {
+// TestBudgetUsesWholeWindow: on a fake clock, a budget of 5 writes per
+// second lets 5 go at once and the 6th exactly one window after the first
+// answer; several go at once only after a calm window.
+func TestBudgetUsesWholeWindow(t *testing.T) {
 	t.Parallel()
-	w := time.Second
-	t0 := time.Unix(1000, 0)
-	type step struct {
-		at       time.Duration // since t0
-		throttle bool
-		observed int
-		want     float64
-	}
-	tests := []struct {
-		name  string
-		limit int
-		steps []step
-	}{
-		{
-			name: "cut by half, then additive increase to the ceiling", limit: 21,
-			steps: []step{
-				{0, true, 0, 10},                       // 20 → 10 (observed 0: nothing learned)
-				{100 * time.Millisecond, false, 0, 11}, // +20/20
-				{200 * time.Millisecond, false, 0, 12},
-				{2 * time.Second, false, 0, 13},
-			},
-		},
-		{
-			name: "one cut per window", limit: 21,
-			steps: []step{
-				{0, true, 0, 10},
-				{500 * time.Millisecond, true, 0, 10}, // same episode: no second cut
-				{1500 * time.Millisecond, true, 0, 5}, // next window: cut again
-			},
-		},
-		{
-			name: "floor", limit: 3,
-			steps: []step{
-				{0, true, 0, 1}, {time.Second, true, 0, 0.5}, {2 * time.Second, true, 0, 0.25},
-				{3 * time.Second, true, 0, 0.125}, {4 * time.Second, true, 0, rateFloor}, {5 * time.Second, true, 0, rateFloor},
-			},
-		},
-		{
-			name: "learned limit caps the increase", limit: 31, // ceiling 30/s
-			steps: []step{
-				{0, true, 21, 15}, // Graph accepted 21 in the window: learned 0.9·20 = 18/s
-				{10 * time.Millisecond, false, 0, 16.5},
-				{20 * time.Millisecond, false, 0, 18},
-				{30 * time.Millisecond, false, 0, 18}, // capped by the learned limit
-				{29 * time.Second, false, 0, 18},
-				{31 * time.Second, false, 0, 19.5}, // learned limit expired after 30 windows: probe
-			},
-		},
-		{
-			name: "a 429 at a low rate teaches nothing", limit: 31,
-			steps: []step{
-				{0, true, 5, 15}, // 5 < half of 31: random 429, not the limit
-				{10 * time.Millisecond, false, 0, 16.5},
-				{20 * time.Millisecond, false, 0, 18},
-				{30 * time.Millisecond, false, 0, 19.5},
-			},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := newAIMD(tt.limit, w)
-			for i, s := range tt.steps {
-				now := t0.Add(s.at)
-				var got float64
-				if s.throttle {
-					got = a.throttled(now, s.observed)
-				} else {
-					got = a.succeeded(now)
+	synctest.Test(t, func(t *testing.T) {
+		tn := testTenant(Config{WriteLimit: 5, WriteWindow: time.Second})
+		ctx := t.Context()
+		start := time.Now()
+		for i := range 5 {
+			s, err := tn.admit(ctx, time.Time{}, kindConfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d != 0 {
+				t.Fatalf("write %d admitted after %s: the allowance is not sent at once", i+1, d)
+			}
+			s.done(nil)
+		}
+		s, err := tn.admit(ctx, time.Time{}, kindConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Fatalf("6th write admitted after %s, want exactly the 1s window", d)
+		}
+		s.done(nil)
+
+		// Before a calm window, one write at a time: a second waits for
+		// the first's answer.
+		fresh := testTenant(Config{WriteLimit: 5, WriteWindow: time.Second})
+		first, _ := fresh.admit(ctx, time.Time{}, kindConfig)
+		admitted := make(chan time.Duration, 1)
+		go func() {
+			s, err := fresh.admit(ctx, time.Time{}, kindConfig)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			admitted <- time.Since(start)
+			s.done(nil)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		first.done(nil)
+		if d := <-admitted; d < 1300*time.Millisecond {
+			t.Errorf("second write admitted at %s while the first was in flight, before a calm window", d)
+		}
+		// After a calm window, all five at once, in flight together.
+		time.Sleep(2 * time.Second)
+		var held []*slot
+		at := time.Now()
+		for range 5 {
+			s, err := fresh.admit(ctx, time.Time{}, kindConfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, s)
+		}
+		if d := time.Since(at); d != 0 {
+			t.Errorf("five writes after a calm window took %s to admit, want at once", d)
+		}
+		// A sixth waits for an answer, then a window after it.
+		time.Sleep(500 * time.Millisecond)
+		held[0].done(nil)
+		answered := time.Now()
+		s, err = fresh.admit(ctx, time.Time{}, kindConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(answered); d != time.Second {
+			t.Errorf("sixth write admitted %s after the first answer, want the 1s window", d)
+		}
+		s.done(nil)
+		for _, s := range held[1:] {
+			s.done(nil)
+		}
+	})
+}
+
+// TestBudgetNeverOverWindow: writers on a fake clock with random latency
+// before Graph counts a write (0–150 ms) and after (0–150 ms), against 10
+// writes per second: in no window of a second, as Graph counts arrivals,
+// are there more than 10, and the budget reaches 10.
+func TestBudgetNeverOverWindow(t *testing.T) {
+	t.Parallel()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	synctest.Test(t, func(t *testing.T) {
+		const limit = 10
+		tn := testTenant(Config{WriteLimit: limit, WriteWindow: time.Second})
+		var mu sync.Mutex
+		rng := rand.New(rand.NewPCG(seed, 1))
+		var arrivals []time.Time
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 60 {
+					s, err := tn.admit(t.Context(), time.Time{}, kindConfig)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					before, after := time.Duration(rng.Int64N(int64(150*time.Millisecond))), time.Duration(rng.Int64N(int64(150*time.Millisecond)))
+					mu.Unlock()
+					time.Sleep(before)
+					mu.Lock()
+					arrivals = append(arrivals, time.Now())
+					mu.Unlock()
+					time.Sleep(after)
+					s.done(nil)
 				}
-				if math.Abs(got-s.want) > 1e-9 {
-					t.Fatalf("step %d: rate %v, want %v", i, got, s.want)
-				}
-			}
-		})
-	}
+			})
+		}
+		wg.Wait()
+		slices.SortFunc(arrivals, time.Time.Compare)
+		got := graphtest.MaxInWindow(arrivals, time.Second)
+		t.Logf("at most %d of %d writes in a 1s window as Graph counts them (limit %d)", got, len(arrivals), limit)
+		if got > limit || got < limit*8/10 {
+			t.Errorf("at most %d writes in a 1s window as Graph counts them, want %d or a little less", got, limit)
+		}
+	})
 }
 
-func TestSlidingCount(t *testing.T) {
+// TestSlotReleasedWithContext: a slot whose write is never answered is
+// freed when its context ends, counted for a window as a write that may
+// have reached Graph.
+func TestSlotReleasedWithContext(t *testing.T) {
 	t.Parallel()
-	s := newSlidingCount(3)
-	t0 := time.Unix(0, 0)
-	for i := range 5 {
-		s.add(t0.Add(time.Duration(i) * 100 * time.Millisecond))
-	}
-	// Only the last 3 are kept: 200, 300, 400 ms.
-	if got := s.count(t0.Add(400*time.Millisecond), time.Second); got != 3 {
-		t.Errorf("count = %d, want 3 (capacity)", got)
-	}
-	if got := s.count(t0.Add(1250*time.Millisecond), time.Second); got != 2 {
-		t.Errorf("count after 1.25s = %d, want 2 (300 and 400 ms)", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		tn := testTenant(Config{WriteLimit: 1, WriteWindow: time.Second})
+		ctx, cancel := context.WithCancel(t.Context())
+		if _, err := tn.admit(ctx, time.Time{}, kindConfig); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+		s, err := tn.admit(t.Context(), time.Time{}, kindConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 1200*time.Millisecond {
+			t.Errorf("next write admitted after %s, want 1.2s (a window after the release)", d)
+		}
+		s.done(nil)
+		s.done(nil) // a second answer changes nothing
+		tn.mu.Lock()
+		defer tn.mu.Unlock()
+		if b := tn.budgets[kindConfig.Service]; b.inflight != 0 {
+			t.Errorf("%d writes in flight, want 0", b.inflight)
+		}
+	})
 }
 
 // TestGateHoldsEveryJob checks on a fake clock that a 429 pauses every
-// waiting job of the tenant until the Retry-After, and that the token
-// bucket spaces them afterwards.
+// waiting job of the service until the Retry-After, that another
+// service's jobs go on, and that a deadline before the end of the pause
+// fails fast.
 func TestGateHoldsEveryJob(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		cfg := Config{WriteLimit: 11, WriteWindow: time.Second}.withDefaults()
-		tn := newTenant(&Worker{cfg: cfg, log: cfg.Logger, m: cfg.Metrics}, "t")
+		tn := testTenant(Config{WriteLimit: 11, WriteWindow: time.Second})
 		start := time.Now()
-		tn.throttled(&graphErr429)
+		tn.throttled(kindConfig, &graphErr429)
 		got := make(chan time.Duration, 3)
 		for range 3 {
 			go func() {
-				if err := tn.admit(t.Context(), time.Time{}); err != nil {
+				s, err := tn.admit(t.Context(), time.Time{}, kindConfig)
+				if err != nil {
 					t.Error(err)
+					return
 				}
 				got <- time.Since(start)
+				s.done(nil)
 			}()
 		}
-		var ds []time.Duration
-		for range 3 {
-			ds = append(ds, <-got)
+		s, err := tn.admit(t.Context(), time.Time{}, kindScripts)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, d := range ds {
-			if d < 2*time.Second {
+		if d := time.Since(start); d != 0 {
+			t.Errorf("a script write waited %s for the device configuration service's Retry-After", d)
+		}
+		s.done(nil)
+		for range 3 {
+			if d := <-got; d < 2*time.Second {
 				t.Errorf("a job passed the gate after %s, before the 2s Retry-After", d)
 			}
 		}
-		// Rate after the cut: 10/s ×0.5 = 5/s: 200ms apart.
-		if spread := max(ds[0], ds[1], ds[2]) - min(ds[0], ds[1], ds[2]); spread < 400*time.Millisecond {
-			t.Errorf("three jobs after the gate spread over %s, want >= 400ms (5/s)", spread)
-		}
 		// A deadline before the gate opens fails fast.
-		tn.throttled(&graphErr429)
-		if err := tn.gate(t.Context(), time.Now().Add(time.Second)); err != errDeadline {
+		tn.throttled(kindConfig, &graphErr429)
+		if err := tn.gate(t.Context(), time.Now().Add(time.Second), kindConfig); err != errDeadline {
 			t.Errorf("gate with an earlier deadline: %v, want errDeadline", err)
 		}
+		if until := tn.pausedUntil(); !until.Equal(time.Now().Add(2 * time.Second)) {
+			t.Errorf("paused until %s, want the Retry-After's end", until)
+		}
 	})
+}
+
+// TestPullingWaitsForEveryService: a runner pulls while one of its
+// tenant's services is open, and waits while all are paused.
+func TestPullingWaitsForEveryService(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tn := testTenant(Config{})
+		start := time.Now()
+		if err := tn.pulling(t.Context()); err != nil || time.Since(start) != 0 {
+			t.Fatalf("a tenant without writes: %v after %s", err, time.Since(start))
+		}
+		s, _ := tn.admit(t.Context(), time.Time{}, kindV2)
+		s.done(nil)
+		tn.throttled(kindConfig, &graphErr429)
+		if err := tn.pulling(t.Context()); err != nil || time.Since(start) != 0 {
+			t.Fatalf("one service paused, another open: %v after %s", err, time.Since(start))
+		}
+		e := graphErr429
+		e.RetryAfter = 3 * time.Second
+		tn.throttled(kindV2, &e)
+		if err := tn.pulling(t.Context()); err != nil || time.Since(start) != 2*time.Second {
+			t.Fatalf("every service paused: pulled after %s (%v), want 2s (the first to reopen)", time.Since(start), err)
+		}
+	})
+}
+
+// TestBudgetServices: a tenant's services have separate budgets, the
+// devices service with its own limit.
+func TestBudgetServices(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tn := testTenant(Config{WriteLimit: 2, WriteWindow: time.Second, DevicesWriteLimit: 3, DevicesWriteWindow: 2 * time.Second})
+		start := time.Now()
+		for _, k := range []*graph.Kind{kindConfig, kindConfig, kindV2, kindV2, kindScripts, kindScripts, kindScripts} {
+			s, err := tn.admit(t.Context(), time.Time{}, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.done(nil)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("each service's allowance took %s, want at once: the services share a budget", d)
+		}
+		s, _ := tn.admit(t.Context(), time.Time{}, kindScripts)
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("fourth script admitted after %s, want the devices window of 2s", d)
+		}
+		s.done(nil)
+	})
+}
+
+// budgetAt drives a budget on explicit instants: accepted writes and 429s
+// at offsets from t0.
+type budgetAt struct {
+	t  *testing.T
+	b  *budget
+	t0 time.Time
+}
+
+func newBudgetAt(t *testing.T, limit int) *budgetAt {
+	return &budgetAt{t: t, b: newBudget(limit, time.Second), t0: time.Unix(1000, 0)}
+}
+
+func (d *budgetAt) at(ms int) time.Time { return d.t0.Add(time.Duration(ms) * time.Millisecond) }
+
+// accept records n writes accepted at ms.
+func (d *budgetAt) accept(ms, n int) {
+	for range n {
+		d.b.admitted(d.at(ms))
+		d.b.answered(d.at(ms), time.Millisecond, true, true)
+	}
+}
+
+// refuse records a 429 of a write at ms with a pause of 100 ms.
+func (d *budgetAt) refuse(ms int) {
+	d.b.admitted(d.at(ms))
+	d.b.answered(d.at(ms), time.Millisecond, false, false)
+	d.b.throttled(d.at(ms), d.at(ms+100), true)
+}
+
+// want checks the budget's ceiling at ms.
+func (d *budgetAt) want(ms, ceiling int, why string) {
+	d.t.Helper()
+	if got := d.b.ceiling(d.at(ms)); got != ceiling {
+		d.t.Fatalf("at %d ms: ceiling %d, want %d (%s)", ms, got, ceiling, why)
+	}
+}
+
+func TestBudgetLearnsLimit(t *testing.T) {
+	t.Parallel()
+	t.Run("one 429 at the top teaches, then the limit climbs back", func(t *testing.T) {
+		d := newBudgetAt(t, 15)
+		d.accept(0, 10)
+		d.refuse(10)
+		d.want(20, 9, "90% of the 10 Graph accepted")
+		d.want(30_009, 9, "held for 30 windows")
+		d.want(30_010, 10, "then one more per window")
+		d.want(32_010, 12, "")
+		d.want(40_000, 15, "back at the configured limit")
+	})
+	t.Run("a 429 below what Graph accepted lately is random", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.accept(0, 20) // a full window
+		d.accept(1000, 5)
+		d.refuse(1010) // 5 in the window, 20 a window ago
+		d.want(1020, 20, "random: nothing learned")
+		if !d.b.noisyUntil.After(d.at(1020)) {
+			t.Error("a random 429 did not make the budget noisy")
+		}
+	})
+	t.Run("one signal teaches nothing once a random 429 was seen", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.accept(0, 5)
+		d.refuse(10)     // 5: below half the limit, a signal
+		d.accept(100, 3) // 8 > 5: refuted, the budget is noisy
+		d.accept(200, 4)
+		d.refuse(210) // 12, as many as ever: would teach if not noisy
+		d.want(220, 20, "one signal while noisy")
+	})
+	t.Run("a random 429 drops a limit learned from one signal", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.accept(0, 12)
+		d.refuse(10)
+		d.want(20, 10, "learned from the first 429 at 12")
+		d.accept(1100, 3)
+		d.refuse(1200) // 3 accepted in the window, 12 lately
+		d.want(1210, 20, "the learned limit was random too")
+	})
+	t.Run("two signals at one level half a window apart are the limit", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.accept(0, 20)
+		d.accept(1000, 10)
+		d.refuse(1010) // 10 in the window while 20 went through lately
+		d.want(1020, 20, "one signal below what was proven")
+		d.refuse(1200) // the same level, too soon to pair
+		d.want(1210, 20, "the same level within half a window")
+		d.refuse(1600) // still 10: half a window after the first
+		d.want(1610, 9, "90% of the level both refused at")
+		d.accept(2000, 1)
+		d.refuse(2700) // a random 429 below: a confirmed limit stays
+		d.want(2710, 9, "confirmed by two signals")
+	})
+	t.Run("a write accepted above a signal refutes it", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.accept(0, 20)
+		d.accept(1000, 10)
+		d.refuse(1010)
+		d.accept(1300, 1) // 11 > 10: the signal was not the limit
+		if d.b.signalN != 0 {
+			t.Fatalf("signal %d still pending after a write accepted above it", d.b.signalN)
+		}
+		d.refuse(1600) // 11 in the window: a new, single signal
+		d.want(1610, 20, "a refuted signal does not pair")
+	})
+	t.Run("a 429 with nothing of ours in the window teaches nothing", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.refuse(0)
+		d.refuse(600)
+		d.want(700, 20, "refused at 0")
+	})
+	t.Run("a read's 429 and 429s of one episode teach nothing", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.accept(0, 12)
+		d.b.throttled(d.at(10), d.at(500), false)
+		d.want(20, 20, "a read's 429")
+		d.b.throttled(d.at(20), d.at(500), true) // sent before the read's pause
+		d.want(30, 20, "the same episode")
+	})
+}
+
+// TestBudgetOneAtATimeAfter429: after a 429 the budget writes one at a
+// time for a window.
+func TestBudgetOneAtATimeAfter429(t *testing.T) {
+	t.Parallel()
+	d := newBudgetAt(t, 20)
+	d.accept(0, 1)
+	d.accept(1500, 1)
+	d.b.admitted(d.at(1500))
+	if ok, _ := d.b.room(d.at(1500)); !ok {
+		t.Fatal("a calm budget refused a second write in flight")
+	}
+	d.b.answered(d.at(1500), time.Millisecond, true, true)
+	d.b.throttled(d.at(1600), d.at(1700), false)
+	d.b.admitted(d.at(1800))
+	if ok, _ := d.b.room(d.at(1800)); ok {
+		t.Error("a second write in flight within a window of a 429")
+	}
+	if ok, _ := d.b.room(d.at(2700)); !ok {
+		t.Error("still one at a time a window after the 429")
+	}
+	// Noisy, one at a time would take 20 × 100 ms = 2 s to send 20 writes,
+	// more than a quarter of the 1 s window: 4 × 0.1 s × 20/s = 8 in
+	// flight. Not noisy, one.
+	d.b.throttled(d.at(2800), d.at(2900), false)
+	d.b.rtt = 100 * time.Millisecond
+	if got := d.b.careful(d.at(3000)); got != 1 {
+		t.Errorf("%d writes in flight after a read's 429, want 1", got)
+	}
+	d.b.notLimit(d.at(2800))
+	for range 6 { // and the one admitted at 1800 ms
+		d.b.admitted(d.at(3000))
+	}
+	if ok, _ := d.b.room(d.at(3000)); !ok {
+		t.Error("a careful budget with slow round trips refused an 8th write in flight")
+	}
+	d.b.admitted(d.at(3000))
+	if ok, _ := d.b.room(d.at(3000)); ok {
+		t.Error("a careful budget admitted more than 8 in flight")
+	}
 }

@@ -55,9 +55,8 @@ func New(store *jobs.Store, g Graph, cfg Config) (*Worker, error) {
 	gh := newGraphHealth()
 	h := newHealth(cfg.StallTimeout, cfg.Metrics)
 	cfg.Metrics.SetStoreHealthy(true)
-	return &Worker{
+	w := &Worker{
 		store:       observed{store: jobStore{store}, h: h},
-		graph:       observedGraph{g: g, h: gh},
 		graphHealth: gh,
 		cfg:         cfg,
 		log:         cfg.Logger,
@@ -68,7 +67,9 @@ func New(store *jobs.Store, g Graph, cfg Config) (*Worker, error) {
 		tenants:     make(map[string]*tenant),
 		mergeKinds:  make(map[string]bool),
 		rmByAssign:  make(map[string]bool),
-	}, nil
+	}
+	w.graph = observedGraph{g: g, h: gh, hold: w.held}
+	return w, nil
 }
 
 // Run consumes jobs until ctx is cancelled, then shuts down gracefully: it
@@ -101,7 +102,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.log.InfoContext(ctx, "worker started", slog.String("owner", w.cfg.Owner),
 		slog.Int("concurrency", w.cfg.Concurrency), slog.Int("tenant_concurrency", w.cfg.TenantConcurrency),
-		slog.Int("write_limit", w.cfg.WriteLimit), slog.Duration("write_window", w.cfg.WriteWindow))
+		slog.Int("write_limit", w.cfg.WriteLimit), slog.Duration("write_window", w.cfg.WriteWindow),
+		slog.Int("devices_write_limit", w.cfg.DevicesWriteLimit), slog.Duration("devices_write_window", w.cfg.DevicesWriteWindow))
 
 	rc := &runCtx{soft: soft, hard: hard}
 	stall := w.discoverLoop(rc)

@@ -95,16 +95,27 @@ func (m DuplicateMode) String() string {
 var NoKinds = []string{}
 
 // Config configures a [Server]. The zero value is Intune-like: 100 writes per
-// 20 s per app per tenant, no faults.
+// 20 s per app per tenant in each Intune service (200 in the devices
+// service), no faults.
+//
+// Write limits are per Intune service ([graph.Kind.Service]), as in Graph:
+// each service of a tenant has its own windows, and writes to one service
+// never throttle writes to another.
 type Config struct {
 	// Window is the sliding throttling window. Default 20s.
 	Window time.Duration
-	// AppWriteLimit is the writes (POST) allowed per window per app per
-	// tenant. Default 100.
+	// AppWriteLimit is the writes (POST, DELETE) allowed per window per app
+	// per tenant in each Intune service but the devices service. Default
+	// 100.
 	AppWriteLimit int
-	// TenantWriteLimit is the writes allowed per window per tenant, all apps
-	// together. Default 200.
+	// TenantWriteLimit is the writes allowed per window per tenant in each
+	// Intune service but the devices service, all apps together. Default
+	// 200.
 	TenantWriteLimit int
+	// DevicesAppWriteLimit and DevicesTenantWriteLimit are the write limits
+	// of the Intune devices service (scripts, health scripts). Defaults:
+	// twice AppWriteLimit and TenantWriteLimit (Intune: 200 and 400).
+	DevicesAppWriteLimit, DevicesTenantWriteLimit int
 	// AppRequestLimit is the requests of any kind allowed per window per app
 	// per tenant. Default 1000.
 	AppRequestLimit int
@@ -189,6 +200,8 @@ func (c Config) withDefaults() Config {
 	c.Window = cmp.Or(c.Window, 20*time.Second)
 	c.AppWriteLimit = cmp.Or(c.AppWriteLimit, 100)
 	c.TenantWriteLimit = cmp.Or(c.TenantWriteLimit, 200)
+	c.DevicesAppWriteLimit = cmp.Or(c.DevicesAppWriteLimit, 2*c.AppWriteLimit)
+	c.DevicesTenantWriteLimit = cmp.Or(c.DevicesTenantWriteLimit, 2*c.TenantWriteLimit)
 	c.AppRequestLimit = cmp.Or(c.AppRequestLimit, 1000)
 	c.TenantRequestLimit = cmp.Or(c.TenantRequestLimit, 2000)
 	c.PageSize = cmp.Or(c.PageSize, 100)
@@ -240,7 +253,8 @@ func (f Faults) validate() error {
 // NotRouted or DeleteNotRouted, unknown modes.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Window < 0 || c.AppWriteLimit < 0 || c.TenantWriteLimit < 0 || c.AppRequestLimit < 0 ||
+	if c.Window < 0 || c.AppWriteLimit < 0 || c.TenantWriteLimit < 0 || c.DevicesAppWriteLimit < 0 ||
+		c.DevicesTenantWriteLimit < 0 || c.AppRequestLimit < 0 ||
 		c.TenantRequestLimit < 0 || c.PageSize < 0 || c.RetryAfterValue < 0 || c.EarlyGrace < 0 {
 		errs = append(errs, errors.New("graphsim: window, limits, page size, Retry-After value and early grace must not be negative"))
 	}

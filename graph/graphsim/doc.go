@@ -58,6 +58,10 @@
 // Intune-like throttling with exact sliding windows per app and per tenant:
 // writes (POST, DELETE) count against the write and request windows, reads
 // (every GET, the name lists included) only against the request windows.
+// Write windows and Retry-After deadlines are per Intune service
+// ([graph.Kind.Service]), as Graph's limits are: writes to scripts never
+// throttle writes to device configurations. [Server.SetWriteLimits]
+// changes a service's limits while the server runs.
 // Faults on demand from a seeded random source: 503/504, connection resets
 // before or after a write is applied, random 429 storms, latency with
 // jitter. Every error answer is Graph-shaped

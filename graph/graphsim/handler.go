@@ -43,6 +43,7 @@ const (
 type request struct {
 	id, clientID string
 	tenant, app  string
+	service      graph.Service // of the routed kind; "" for groups and filters
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +96,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rq *request, bod
 	if rep != nil {
 		return s.write(w, rq, rep)
 	}
+	if rt.kind != nil {
+		rq.service = rt.kind.Service
+	}
 	if len(body) > maxBody {
 		return s.write(w, rq, errorReply(rq, http.StatusRequestEntityTooLarge, CodeBadRequest, "request body too large"))
 	}
@@ -120,8 +124,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rq *request, bod
 
 // gate applies throttling and chooses a fault. Every request that reaches
 // it counts against the request windows, throttled or not (Graph counts
-// throttled calls too). A write counts against the write windows only when
-// it is let through; its later outcome (400, 503, reset) does not matter.
+// throttled calls too). A write counts against the write windows of its
+// Intune service only when it is let through; its later outcome (400, 503,
+// reset) does not matter.
 func (s *Server) gate(rq *request, isWrite bool) (fault, *reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,17 +152,19 @@ func (s *Server) gate(rq *request, isWrite bool) (fault, *reply) {
 		return faultNone, nil
 	}
 	s.stats.Writes++
-	if d, ok := s.deadline[rq.tenant]; ok && now.Before(d.until) {
+	if d, ok := s.deadline[rq.deadlineKey()]; ok && now.Before(d.until) {
 		if now.Sub(d.given) >= s.cfg.EarlyGrace {
 			s.early[rq.tenant]++
 			s.stats.EarlyWrites++
 		}
 		return faultNone, s.throttleLocked(rq, now, d.until.Sub(now), true)
 	}
-	appW, tenW := windowOf(s.appWrites, appKey), windowOf(s.tenantWrites, rq.tenant)
+	svcKey := rq.tenant + "|" + string(rq.service)
+	appW, tenW := windowOf(s.appWrites, svcKey+"|"+rq.app), windowOf(s.tenantWrites, svcKey)
 	appW.prune(cutoff)
 	tenW.prune(cutoff)
-	wait = max(wait, appW.wait(now, s.cfg.AppWriteLimit, s.cfg.Window), tenW.wait(now, s.cfg.TenantWriteLimit, s.cfg.Window))
+	lim := s.limitsLocked(rq.service)
+	wait = max(wait, appW.wait(now, lim.app, s.cfg.Window), tenW.wait(now, lim.tenant, s.cfg.Window))
 	if wait > 0 {
 		if s.raValue > 0 {
 			wait = s.raValue
@@ -187,9 +194,18 @@ func (s *Server) gate(rq *request, isWrite bool) (fault, *reply) {
 	}
 	appW.ts = append(appW.ts, now)
 	tenW.ts = append(tenW.ts, now)
-	s.accepted[rq.tenant] = append(s.accepted[rq.tenant], now)
+	acc := s.accepted[rq.tenant]
+	if acc == nil {
+		acc = make(map[graph.Service][]time.Time)
+		s.accepted[rq.tenant] = acc
+	}
+	acc[rq.service] = append(acc[rq.service], now)
 	return f, nil
 }
+
+// deadlineKey keys the Retry-After deadlines: per tenant and Intune
+// service, as Graph throttles.
+func (rq *request) deadlineKey() string { return rq.tenant + "|" + string(rq.service) }
 
 // throttleLocked builds a 429 answer with Retry-After for wait and records
 // the deadline it gives the tenant.
@@ -202,8 +218,8 @@ func (s *Server) throttleLocked(rq *request, now time.Time, wait time.Duration, 
 	rep := errorReply(rq, http.StatusTooManyRequests, CodeTooManyRequests, msg)
 	if h, until := retryAfter(s.raMode, now, wait); h != "" {
 		rep.header.Set("Retry-After", h)
-		if d := s.deadline[rq.tenant]; until.After(d.until) {
-			s.deadline[rq.tenant] = retryWindow{given: now, until: until}
+		if d := s.deadline[rq.deadlineKey()]; until.After(d.until) {
+			s.deadline[rq.deadlineKey()] = retryWindow{given: now, until: until}
 		}
 	}
 	return rep

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,13 +36,19 @@ type Server struct {
 	missing     map[string]bool       // normalised policy ids
 	rejected    map[string]bool       // bearer tokens
 
-	appWrites, tenantWrites     map[string]*window // "tenant|app", "tenant"
-	appRequests, tenantRequests map[string]*window
-	accepted                    map[string][]time.Time // tenant → accepted write instants
-	deadline                    map[string]retryWindow // tenant → the last Retry-After given
+	limits                      map[graph.Service]writeLimits            // services whose limits are not AppWriteLimit/TenantWriteLimit
+	appWrites, tenantWrites     map[string]*window                       // "tenant|service|app", "tenant|service"
+	appRequests, tenantRequests map[string]*window                       // "tenant|app", "tenant"
+	accepted                    map[string]map[graph.Service][]time.Time // tenant → service → accepted write instants
+	deadline                    map[string]retryWindow                   // "tenant|service" → the last Retry-After given
 	early                       map[string]int
 	status                      map[int]int
 	stats                       Stats
+}
+
+// writeLimits are the write limits of one Intune service.
+type writeLimits struct {
+	app, tenant int // per window, per app per tenant and per tenant
 }
 
 // retryWindow is a Retry-After given to a tenant: when, and until when.
@@ -99,6 +106,7 @@ func New(cfg Config) *Server {
 		raMode:          cfg.RetryAfter,
 		raValue:         cfg.RetryAfterValue,
 		dup:             cfg.Duplicate,
+		limits:          map[graph.Service]writeLimits{graph.ServiceDevices: {cfg.DevicesAppWriteLimit, cfg.DevicesTenantWriteLimit}},
 	}
 	for _, k := range graph.Kinds() {
 		key := strings.ToLower(k.Root + "/" + k.Collection)
@@ -203,7 +211,7 @@ func (s *Server) resetLocked() {
 	s.tenantWrites = make(map[string]*window)
 	s.appRequests = make(map[string]*window)
 	s.tenantRequests = make(map[string]*window)
-	s.accepted = make(map[string][]time.Time)
+	s.accepted = make(map[string]map[graph.Service][]time.Time)
 	s.deadline = make(map[string]retryWindow)
 	s.early = make(map[string]int)
 	s.status = make(map[int]int)
@@ -236,6 +244,28 @@ func (s *Server) SetRetryAfter(mode RetryAfterMode, value time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.raMode, s.raValue = mode, max(value, 0)
+}
+
+// SetWriteLimits changes the write limits of one Intune service while the
+// server runs: app writes per window per app per tenant, tenant writes per
+// window per tenant (all apps). Writes already in a window stay there. A
+// limit below 1 is refused with an error.
+func (s *Server) SetWriteLimits(service graph.Service, app, tenant int) error {
+	if app < 1 || tenant < 1 {
+		return fmt.Errorf("graphsim: write limits %d and %d: want at least 1", app, tenant)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits[service] = writeLimits{app, tenant}
+	return nil
+}
+
+// limitsLocked returns the write limits of service.
+func (s *Server) limitsLocked(service graph.Service) writeLimits {
+	if l, ok := s.limits[service]; ok {
+		return l
+	}
+	return writeLimits{s.cfg.AppWriteLimit, s.cfg.TenantWriteLimit}
 }
 
 // SetDuplicateMode changes what a create of an existing id answers.
@@ -303,22 +333,37 @@ func (s *Server) Stats() Stats {
 }
 
 // MaxWritesInWindow returns, per tenant, the largest number of accepted
-// writes (writes that passed throttling, whatever their outcome) that fell
-// in any sliding window of length Window. A client that respects the limit
-// keeps it at or below TenantWriteLimit (and AppWriteLimit with one app).
+// writes (writes that passed throttling, whatever their outcome) of one
+// Intune service that fell in any sliding window of length Window. Limits
+// are per service, so this is the busiest service's figure. A client that
+// respects the limit keeps it at or below TenantWriteLimit (and
+// AppWriteLimit with one app; twice those for the devices service).
 func (s *Server) MaxWritesInWindow() map[string]int {
+	return s.MaxWritesInWindowSince(time.Time{})
+}
+
+// MaxWritesInWindowSince is [Server.MaxWritesInWindow] counting only the
+// writes accepted at or after since (a tenant without any is absent): what a
+// client did after a limit changed ([Server.SetWriteLimits]).
+func (s *Server) MaxWritesInWindowSince(since time.Time) map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]int, len(s.accepted))
-	for tenant, ts := range s.accepted {
-		out[tenant] = maxInWindow(ts, s.cfg.Window)
+	for tenant, services := range s.accepted {
+		for _, ts := range services {
+			i, _ := slices.BinarySearchFunc(ts, since, time.Time.Compare)
+			if i < len(ts) {
+				out[tenant] = max(out[tenant], MaxInWindow(ts[i:], s.cfg.Window))
+			}
+		}
 	}
 	return out
 }
 
 // EarlyWrites returns, per tenant, the writes that arrived before a
-// Retry-After this server had given the tenant ran out. Each was throttled
-// again. A client that honours Retry-After keeps it at zero.
+// Retry-After this server had given the tenant, for the write's Intune
+// service, ran out. Each was throttled again. A client that honours
+// Retry-After keeps it at zero.
 func (s *Server) EarlyWrites() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

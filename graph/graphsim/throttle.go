@@ -68,9 +68,11 @@ func retryAfter(mode RetryAfterMode, now time.Time, d time.Duration) (string, ti
 	}
 }
 
-// maxInWindow is the largest number of the sorted instants ts that fall in
-// any half-open interval of length span (two pointers, exact).
-func maxInWindow(ts []time.Time, span time.Duration) int {
+// MaxInWindow is the largest number of the sorted instants ts that fall in
+// any half-open interval of length span (two pointers, exact): how
+// [Server.MaxWritesInWindow] counts, for a client that wants to count its
+// own writes the same way.
+func MaxInWindow(ts []time.Time, span time.Duration) int {
 	best, lo := 0, 0
 	for hi := range ts {
 		for ts[hi].Sub(ts[lo]) >= span {

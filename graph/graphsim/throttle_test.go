@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/bulkassign/bulkassign/graph"
 )
 
 func TestRetryAfterFormat(t *testing.T) {
@@ -67,7 +69,7 @@ func TestMaxInWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := maxInWindow(tt.ts, time.Second); got != tt.want {
+			if got := MaxInWindow(tt.ts, time.Second); got != tt.want {
 				t.Errorf("got %d, want %d", got, tt.want)
 			}
 		})
@@ -253,5 +255,63 @@ func TestEarlyGrace(t *testing.T) {
 	}
 	if st := s.Stats(); st.Throttled != 2 || st.EarlyWrites != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestThrottlePerService: write windows and Retry-After deadlines are per
+// Intune service. Scripts (the devices service) have twice the limit and
+// are not throttled by a full device-configuration window, nor early
+// while that service's Retry-After runs; SetWriteLimits changes one
+// service's limits at run time; MaxWritesInWindow is per service and
+// MaxWritesInWindowSince counts what came after a moment.
+func TestThrottlePerService(t *testing.T) {
+	t.Parallel()
+	s := start(t, Config{Window: time.Minute, AppWriteLimit: 2, TenantWriteLimit: 2})
+	c := newClient(t, s, tenA)
+	config := "/beta/deviceManagement/deviceConfigurations/" + pol1 + "/assignments"
+	scripts := "/beta/deviceManagement/deviceManagementScripts/" + pol2 + "/assign"
+	script := func(group string) map[string]any {
+		return map[string]any{"deviceManagementScriptAssignments": []any{map[string]any{
+			"@odata.type": "#microsoft.graph.deviceManagementScriptAssignment",
+			"target":      map[string]any{"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group},
+		}}}
+	}
+	for _, g := range []string{grp1, grp2} {
+		mustStatus(t, c.do("POST", config, groupBody(dcType, g)), http.StatusCreated)
+	}
+	mustStatus(t, c.do("POST", config, groupBody(dcType, grp3)), http.StatusTooManyRequests)
+	// The configuration service's window is full and its Retry-After
+	// runs: scripts still write, up to their own limit (4).
+	for i := range 4 {
+		if a := c.do("POST", scripts, script(uuid.NewString())); a.status >= 300 {
+			t.Fatalf("script write %d: %d %s", i, a.status, a.body)
+		}
+	}
+	mustStatus(t, c.do("POST", scripts, script(grp1)), http.StatusTooManyRequests)
+	if st := s.Stats(); st.EarlyWrites != 0 || st.Throttled != 2 {
+		t.Errorf("stats %+v: want 2 throttled, none early (another service's Retry-After)", st)
+	}
+	if got := s.MaxWritesInWindow()[tenA]; got != 4 {
+		t.Errorf("MaxWritesInWindow %d, want 4 (the devices service's writes)", got)
+	}
+
+	before := time.Now()
+	if err := s.SetWriteLimits(graph.ServiceDeviceConfigV2, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWriteLimits(graph.ServiceDeviceConfigV2, 0, 1); err == nil {
+		t.Error("SetWriteLimits accepted a limit of 0")
+	}
+	policies := "/beta/deviceManagement/configurationPolicies/" + pol1 + "/assignments"
+	v2 := func(g string) map[string]any {
+		return groupBody("#microsoft.graph.deviceManagementConfigurationPolicyAssignment", g)
+	}
+	mustStatus(t, c.do("POST", policies, v2(grp1)), http.StatusCreated)
+	mustStatus(t, c.do("POST", policies, v2(grp2)), http.StatusTooManyRequests)
+	if got := s.MaxWritesInWindowSince(before)[tenA]; got != 1 {
+		t.Errorf("MaxWritesInWindowSince %d, want 1", got)
+	}
+	if got := s.MaxWritesInWindowSince(time.Now())[tenA]; got != 0 {
+		t.Errorf("MaxWritesInWindowSince(now) %d, want 0", got)
 	}
 }

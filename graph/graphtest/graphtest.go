@@ -63,6 +63,10 @@ const (
 // create. Do not modify it.
 var NoKinds = graphsim.NoKinds
 
+// MaxInWindow is [graphsim.MaxInWindow]: the most of the sorted instants ts
+// in any half-open interval of length span, as the simulator counts.
+func MaxInWindow(ts []time.Time, span time.Duration) int { return graphsim.MaxInWindow(ts, span) }
+
 // New is [graphsim.New]: a simulator not listening (serve its Handler).
 func New(cfg Config) *Server { return graphsim.New(cfg) }
 
