@@ -14,20 +14,6 @@ import (
 	"github.com/bulkassign/bulkassign/worker"
 )
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // waitProc waits for a process started by a test, failing it after within.
 func waitProc(t *testing.T, p *proc, within time.Duration) {
 	t.Helper()
@@ -46,7 +32,7 @@ func TestRunGraphUnreachable(t *testing.T) {
 	e := newE2E(t, fastSim())
 	rows := genRows(21, 2, 5)
 	path := e.writeCSV("unreachable.csv", rows)
-	addr := closedAddr(t)
+	addr := graphtest.ClosedAddr(t)
 	const deadline = 2 * time.Second
 	start := time.Now()
 	code, out, errOut := e.runWith(map[string]string{"BULKASSIGN_GRAPH_URL": "http://" + addr}, "run", "--connect-deadline", deadline.String(), path)

@@ -69,7 +69,7 @@ func TestNoSecretAnywhere(t *testing.T) {
 		rows := genRows(41, 2, 30)
 		e.sim.SetMissingPolicy(rows[0].policy) // failures, with their messages, in logs and report
 		path := e.writeCSV("token.csv", rows)
-		metricsAddr := closedAddr(t)
+		metricsAddr := graphtest.ClosedAddr(t)
 		p := e.startWith([]string{"BULKASSIGN_GRAPH_TOKEN=" + token, "BULKASSIGN_QUIET=false"},
 			"run", path, "--log-level", "debug", "--metrics-addr", metricsAddr, "--write-limit", "60", "--write-window", "1s")
 		var scraped string
@@ -132,7 +132,7 @@ func TestNoSecretAnywhere(t *testing.T) {
 		runs := [][]string{
 			{"run", path, "--graph-url", "http://user:" + urlPassword + "@" + strings.TrimPrefix(e.sim.URL(), "http://")},
 			{"run", path, "--graph-url", "http://user:" + urlPassword + " x@127.0.0.1:1"}, // not a valid URL
-			{"status", "--nats-url", "nats://user:" + urlPassword + "@" + closedAddr(t)},
+			{"status", "--nats-url", "nats://user:" + urlPassword + "@" + graphtest.ClosedAddr(t)},
 			{"status", "--nats-url", "nats://user:" + urlPassword + "%zz@127.0.0.1:1"}, // not a valid URL
 		}
 		for _, args := range runs {

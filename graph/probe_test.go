@@ -14,21 +14,6 @@ import (
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 )
 
-// closedPort returns a loopback address nothing listens on: a port the
-// kernel just handed out and that was closed again.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // TestProbe: one read per probe; 200 and 404 are answers (reachable,
 // token accepted); a token refused after the refresh is ErrUnauthorized.
 func TestProbe(t *testing.T) {
@@ -68,7 +53,7 @@ func TestClientUnreachable(t *testing.T) {
 	if _, err := net.DefaultResolver.LookupHost(context.Background(), "nonexistent.invalid"); err == nil {
 		t.Fatal("nonexistent.invalid resolves on this machine")
 	}
-	for _, base := range []string{"http://" + closedPort(t), "http://nonexistent.invalid"} {
+	for _, base := range []string{"http://" + graphtest.ClosedAddr(t), "http://nonexistent.invalid"} {
 		c := newClient(t, graph.Config{BaseURL: base, Tokens: graph.StaticToken("t"), Timeout: 5 * time.Second})
 		k := kind(t, "deviceConfigurations")
 		_, errList := c.List(context.Background(), tenant, graph.V1, k, policyID)
@@ -89,7 +74,7 @@ func TestClientUnreachable(t *testing.T) {
 // on the endpoint.
 func TestClientCanceledIsNotUnreachable(t *testing.T) {
 	t.Parallel()
-	c := newClient(t, graph.Config{BaseURL: "http://" + closedPort(t), Tokens: graph.StaticToken("t")})
+	c := newClient(t, graph.Config{BaseURL: "http://" + graphtest.ClosedAddr(t), Tokens: graph.StaticToken("t")})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := c.Probe(ctx, tenant, graph.V1, kind(t, "deviceConfigurations"), policyID)

@@ -65,19 +65,6 @@ func target(t *testing.T, tenant, policyID string) preflight.Target {
 	return preflight.Target{Tenant: tenant, Kind: k, APIVersion: graph.V1, PolicyID: policyID}
 }
 
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // TestCheckVerdicts against the simulator: a tenant whose read answers
 // 200 or 404 passes; one whose token Graph refuses fails
 // tenant_unauthorized with Graph's status and request id, at once.
@@ -147,7 +134,7 @@ func TestCheckForbidden(t *testing.T) {
 // host; OnWait hears of it once, at the start.
 func TestCheckGraphUnreachable(t *testing.T) {
 	t.Parallel()
-	addr := closedPort(t)
+	addr := graphtest.ClosedAddr(t)
 	const deadline = 1500 * time.Millisecond
 	var waits atomic.Int32
 	start := time.Now()
@@ -265,7 +252,7 @@ func TestCheckCanceled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	var once sync.Once
-	_, err := preflight.Check(ctx, client(t, "http://"+closedPort(t), graph.StaticToken("token-value")),
+	_, err := preflight.Check(ctx, client(t, "http://"+graphtest.ClosedAddr(t), graph.StaticToken("token-value")),
 		[]preflight.Target{target(t, good, policy)},
 		preflight.Config{OnWait: func(string, error, time.Time) { once.Do(cancel) }})
 	if !errors.Is(err, context.Canceled) {

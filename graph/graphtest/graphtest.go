@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -111,4 +112,20 @@ func NewIdentityProvider(t testing.TB) *IdentityProvider {
 	idp := graphsim.StartIdentityProvider()
 	t.Cleanup(idp.Close)
 	return idp
+}
+
+// ClosedAddr returns a loopback address nothing listens on (a port the
+// kernel just handed out, closed again): a Graph or identity endpoint
+// that refuses connections.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
