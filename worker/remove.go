@@ -171,10 +171,12 @@ func (ps *policySet) snapshot(h *handling) ([]graph.Assignment, error) {
 }
 
 // drop forgets the assignment with id, which we removed (or found gone).
+// It builds a new slice: listings handed out earlier (relist stores the
+// slice it returns) share the old one and are read without the lock.
 func (ps *policySet) drop(id string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.set = slices.DeleteFunc(ps.set, func(a graph.Assignment) bool { return strings.EqualFold(a.ID, id) })
+	ps.set = slices.DeleteFunc(slices.Clone(ps.set), func(a graph.Assignment) bool { return strings.EqualFold(a.ID, id) })
 }
 
 // removeAll is the merge write of a batch of removals, under the policy
