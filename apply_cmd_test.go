@@ -15,6 +15,7 @@ import (
 // reported existing and not created again; a plan file edited after plan
 // wrote it is refused (exit 2) and nothing is written.
 func TestApplyCommand(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	const tn = "contoso.onmicrosoft.com"
 	pilot := e.sim.SeedGroup(tn, "Pilot")

@@ -57,6 +57,7 @@ func assertReportCreated(t *testing.T, path string, rows []csvRow) {
 // their own data dirs both finish with complete reports; their embedded
 // servers listened at the same time on two random ports.
 func TestTwoRunsDifferentDataDirs(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	var all []csvRow
 	var paths, dirs []string
@@ -103,6 +104,7 @@ func TestTwoRunsDifferentDataDirs(t *testing.T) {
 // done: both reports are complete. The credentials appear in no output,
 // debug logs included.
 func TestTwoRunsSameDataDir(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	rowsA, rowsB := genRows(50, 1, 150), genRows(51, 1, 60)
 	pathA, pathB := e.writeCSV("first.csv", rowsA), e.writeCSV("second.csv", rowsB)
@@ -181,6 +183,7 @@ func TestTwoRunsSameDataDir(t *testing.T) {
 // authentication, or another data dir's), refuses it and writes nothing
 // there; without the port it finds the owner.
 func TestRefusesServerThatDoesNotOwnDataDir(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	owner := natstest.Embedded(t, natsembed.Config{DataDir: e.dataDir, Command: "bulkassign serve"})
 	if _, err := jobs.Provision(natstest.Context(t), natstest.Connect(t, owner), jobs.Config{}); err != nil {
@@ -218,6 +221,7 @@ func TestRefusesServerThatDoesNotOwnDataDir(t *testing.T) {
 // TestLookUpNeedsAStore: status on a data dir or a NATS without a store
 // says to start serve or run, and creates nothing.
 func TestLookUpNeedsAStore(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	const hint = "start `bulkassign serve` or `run` first"
 	code, _, errOut := e.run("status")
@@ -253,6 +257,7 @@ func TestLookUpNeedsAStore(t *testing.T) {
 // and retry (all with the default --replicas 1) leave every stream and
 // bucket as it was.
 func TestLookUpKeepsClusterTopology(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	url := natstest.Cluster(t, 3)
 	nc, err := nats.Connect(url)
@@ -291,6 +296,7 @@ func TestLookUpKeepsClusterTopology(t *testing.T) {
 // a serve started later would wait for the data dir), where waiting would
 // never end.
 func TestIngestWaitNeedsWorkers(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	owner := natstest.Embedded(t, natsembed.Config{DataDir: e.dataDir})
 	if _, err := jobs.Provision(natstest.Context(t), natstest.Connect(t, owner), jobs.Config{}); err != nil {

@@ -202,6 +202,7 @@ var fastWorker = []string{"--write-limit", "60", "--write-window", "1s"}
 // created exactly once with a complete report; a re-run writes nothing and
 // reports every row existing.
 func TestRunEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	rows := genRows(1, 3, 200)
 	path := e.writeCSV("big.csv", rows)
@@ -258,6 +259,7 @@ func TestRunEndToEnd(t *testing.T) {
 // nothing written) unless --skip-invalid (exit 1, rows reported invalid);
 // duplicate rows are reported with the row they repeat.
 func TestRunInvalidAndDuplicates(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	rows := genRows(2, 1, 20)
 	dup := rows[3]
@@ -303,6 +305,7 @@ func TestRunInvalidAndDuplicates(t *testing.T) {
 // TestValidateCommand: exit 0 on a good file, 2 with row/column/reason on a
 // bad one; unknown command and bad flags exit 2.
 func TestValidateCommand(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	good := e.writeCSV("good.csv", genRows(4, 1, 5))
 	if code, out, errOut := e.run("validate", good); code != 0 || !strings.Contains(out, "5 rows valid") {
@@ -328,6 +331,7 @@ func TestValidateCommand(t *testing.T) {
 // re-enqueued by retry as a new import with the same row numbers; with
 // --wait the retry processes them itself and reports them created.
 func TestRetryFailedRows(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	rows := genRows(9, 1, 20)
 	missing := rows[0].policy // deviceConfigurations: rows 2, 4, 6, 12, 14, 16
@@ -387,6 +391,7 @@ func TestRetryFailedRows(t *testing.T) {
 // another filter is a conflict (exit 1, saying what Graph has), and the
 // report re-states every row (filter, intent, version, duplicate_of).
 func TestRunTruthfulOutcomes(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	r := rand.New(rand.NewPCG(11, 1))
 	tenant, conf, comp, app, filter := guid(r), guid(r), guid(r), guid(r), guid(r)

@@ -19,6 +19,7 @@ import (
 // missing instead of running or done; running the file again redoes only
 // those rows (no new write to Graph) and completes the report.
 func TestDamagedResultsBlock(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	rows := genRows(14, 1, 300)
 	path := e.writeCSV("block.csv", rows)

@@ -24,6 +24,7 @@ func (e *e2e) writeFile(name, content string) string {
 // that loads, prints a summary per tenant and kind, exits by the worst
 // decision, and writes nothing to Graph.
 func TestPlanCommand(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	const tn = "contoso.onmicrosoft.com"
 	pilot := e.sim.SeedGroup(tn, "Pilot")
@@ -83,6 +84,7 @@ func TestPlanCommand(t *testing.T) {
 // without Graph; run, which cannot resolve names, refuses each such row
 // by column instead of enqueueing a job it could not write.
 func TestValidateAcceptsNamesRunRefusesThem(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	in := e.writeFile("names.csv", "tenant_id,kind,policy_name,target,group_name,action\n"+
 		"contoso.onmicrosoft.com,deviceConfigurations,Baseline,group,Pilot,\n"+

@@ -149,6 +149,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // 2,000-row import across 5 tenants, three times, then lets a final run
 // finish: every row is created exactly once and reported once.
 func TestRunSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	cfg := graphtest.Config{Window: time.Second, AppWriteLimit: 40, TenantWriteLimit: 80, AppRequestLimit: 400, TenantRequestLimit: 800}
 	e := newE2E(t, cfg)
 	rows := genRows(5, 5, 400)
@@ -205,6 +206,7 @@ func TestRunSurvivesKill9(t *testing.T) {
 // it exits within the drain timeout, and a second run completes the import
 // with every row created once.
 func TestRunSIGTERMDrains(t *testing.T) {
+	t.Parallel()
 	cfg := graphtest.Config{Window: time.Second, AppWriteLimit: 30, TenantWriteLimit: 60, AppRequestLimit: 600, TenantRequestLimit: 1200,
 		Latency: 150 * time.Millisecond, Jitter: 100 * time.Millisecond}
 	e := newE2E(t, cfg)

@@ -27,11 +27,12 @@ func queueMessage(rows []csvRow) []byte {
 }
 
 // TestServeKill9WhileEnqueueing kills serve (SIGKILL) while it enqueues a
-// 4,000-row queue message, whose sender then gets no answer. The import
+// 1,200-row queue message, whose sender then gets no answer. The import
 // is left enqueueing; a restarted serve completes it from the message it
 // kept, without the sender: every row is created in Graph once and
 // reported once, and nothing is left kept.
 func TestServeKill9WhileEnqueueing(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	url := natstest.Plain(t) // an external NATS, which outlives serve
 	nc, err := nats.Connect(url)
@@ -42,7 +43,7 @@ func TestServeKill9WhileEnqueueing(t *testing.T) {
 	args := append([]string{"serve", "--metrics-addr=", "--ack-wait", "2s", "--drain-timeout", "2s"}, fastWorker...)
 	vars := []string{"BULKASSIGN_NATS_URL=" + url}
 
-	rows := genRows(41, 40, 100)
+	rows := genRows(41, 20, 60)
 	body := queueMessage(rows)
 	p := e.startWith(vars, args...)
 	waitFor(t, 30*time.Second, "serve answering", func() bool {

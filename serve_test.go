@@ -33,6 +33,7 @@ func freeAddr(t *testing.T) string {
 // every row is created once, bad messages are answered with an error and
 // counted, and serve stops cleanly when asked.
 func TestServeIngestAndSubmit(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	url := natstest.Plain(t) // an external NATS
 	metricsAddr := freeAddr(t)

@@ -108,6 +108,7 @@ func corrupt(t *testing.T, path string) {
 // run (default flags: the embedded server) recreates the consumer, says so
 // and finishes: every row created exactly once.
 func TestRunRepairsDamagedConsumerState(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, slowSim())
 	rows := genRows(11, 1, 200)
 	path := e.writeCSV("damaged.csv", rows)
@@ -138,6 +139,7 @@ func TestRunRepairsDamagedConsumerState(t *testing.T) {
 // bounded margin; once the folder the error names is moved away, a rerun
 // finishes with every row created exactly once.
 func TestRunStopsOnDamagedRemoteConsumerState(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, slowSim())
 	d := e.damageRemote(12)
 	rows, path, srv, states := d.rows, d.path, d.srv, d.states
@@ -230,6 +232,7 @@ func startServer(t *testing.T, dir string) *server.Server {
 // bounded margin; with a larger disk, a rerun finishes with every row
 // created exactly once.
 func TestRunStopsOnFullDisk(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, fastSim())
 	mountTmpfs(t, e.dataDir, "512k") // about 150 of the 300 rows fit
 	rows := genRows(13, 1, 300)
@@ -290,6 +293,7 @@ func mountTmpfs(t *testing.T, dir, size string) {
 // damaged folder is moved away it is ready again and finishes the rows,
 // each created once.
 func TestServeUnreadyWhileStoreStalled(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, slowSim())
 	d := e.damageRemote(15)
 	rows, srv, states := d.rows, d.srv, d.states

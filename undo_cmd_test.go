@@ -19,6 +19,7 @@ import (
 // a second undo reports every row absent and writes nothing. An unknown
 // import is refused (exit 2).
 func TestUndoCommand(t *testing.T) {
+	t.Parallel()
 	const seed = 21
 	t.Logf("seed %d", seed)
 	e := newE2E(t, fastSim())
