@@ -95,7 +95,9 @@ func rowOf(r jobs.Result) reportRow {
 	return row
 }
 
-// writeReport writes results as CSV or JSON, in the order given.
+// WriteReport writes results as the report does ([Importer.Report]), as
+// CSV or JSON, in the order given: for a caller that chooses which rows
+// to show (the HTTP API's status filter).
 func WriteReport(w io.Writer, format string, results []jobs.Result) error {
 	switch format {
 	case FormatCSV:
