@@ -202,7 +202,7 @@ func TestPanicRecovered(t *testing.T) {
 
 // openAPIDoc is what the tests read of openapi.json.
 type openAPIDoc struct {
-	OpenAPI string                                `json:"openapi"`
+	OpenAPI string                                 `json:"openapi"`
 	Paths   map[string]map[string]openAPIOperation `json:"paths"`
 }
 
