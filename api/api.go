@@ -289,6 +289,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // JSON, never HTML: "<token>" stays readable
 	_ = enc.Encode(v) // a broken connection is the client's end
 }
 
