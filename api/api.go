@@ -290,7 +290,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // JSON, never HTML: "<token>" stays readable
-	_ = enc.Encode(v) // a broken connection is the client's end
+	_ = enc.Encode(v)        // a broken connection is the client's end
 }
 
 // writeError answers {"error":{"code","message"}} with status code.
