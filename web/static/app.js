@@ -235,22 +235,15 @@ function fillImportRow(c, v) {
   c.bar.setAttribute('aria-label', 'Progress of ' + name);
   c.progress.textContent = (v.done || 0) + ' / ' + (v.rows || 0);
   c.counts.textContent = countsText(v.counts);
-  c.rate.textContent = v.finished ? '' : (v.rate_rows_per_second || 0).toFixed(1) + ' rows/s';
+  c.rate.textContent = (v.rate_rows_per_second || 0).toFixed(1) + ' rows/s';
   c.eta.textContent = v.finished ? '' : eta(v.eta_seconds);
-  c.state.textContent = v.finished ? 'finished' : 'running';
+  c.state.textContent = v.finished ? 'finished' : v.state || 'running';
+  c.state.classList.toggle('error', (v.missing || 0) > 0);
   c.state.title = v.finished && v.finished_at ? 'finished ' + when(v.finished_at) : '';
-  const tenants = (v.tenants || []).map((t) => {
-    const li = el('li', { className: 'state-' + t.state },
-      el('span', { className: 'mono' }, t.tenant), ': ', t.state);
-    if (typeof t.rate_rows_per_second === 'number') {
-      li.append(', ' + t.rate_rows_per_second.toFixed(1) + ' rows/s');
-    }
-    li.append(', ' + t.pending + ' pending');
-    if (t.reason) {
-      li.append(' (' + t.reason + ')');
-    }
-    return li;
-  });
+  // A tenant's reason says its state in plain words ("throttled, retry
+  // in 12s"); a running tenant has none.
+  const tenants = (v.tenants || []).map((t) => el('li', { className: 'state-' + t.state, 'data-tenant-state': t.state },
+    el('span', { className: 'mono' }, t.tenant), ': ', t.reason || t.state, ', ' + t.pending + ' pending'));
   c.tenants.replaceChildren(...tenants);
   c.tr.classList.toggle('selected', v.id === selected);
   if (v.id === selected) {
