@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"strings"
 
+	"github.com/bulkassign/bulkassign/api"
 	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/service"
 )
@@ -18,6 +24,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		metricsAddr string
 		subject     string
 		ing         ingestOptions
+		http        httpOptions
 	)
 	fs := newFlagSet("serve", "", "Run workers against NATS until stopped: every import enqueued by bulkassign ingest (or retry) is processed.\nServes /metrics, /healthz and /readyz. SIGINT/SIGTERM drains (--drain-timeout); a second signal stops at once.")
 	nats.register(fs)
@@ -27,11 +34,16 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&metricsAddr, "metrics-addr", ":9090", "address of /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&subject, "submit-subject", "bulkassign.submit", "NATS subject answering queue messages (one JSON object, or an array, with the CSV column names) with an import id; empty: none")
 	fs.StringVar(&ing.tenant, "tenant", "", "tenant (GUID or domain) for queue messages without tenant_id")
+	http.register(fs)
 	logs.level = "info"
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
 	if err := wantArgs(fs, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	token, err := http.check(env)
+	if err != nil {
 		return err
 	}
 	log, err := logs.logger(env)
@@ -52,11 +64,21 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer b.Close()
+	ln, err := http.listen()
+	if err != nil {
+		return err
+	}
 	svc, err := service.New(service.Config{
 		Backend: b, Graph: client, Worker: work.config(log, m), Imports: imports.Config{Logger: log},
 		SubmitSubject: subject, Ingest: ing.options(), MetricsAddr: metricsAddr, Metrics: m, Gatherer: reg, Logger: log,
+		HTTPListener: ln, HTTP: func(s *service.Service) (nethttp.Handler, error) {
+			return api.New(api.Config{Importer: s.Importer(), Store: b.Store, Waiting: s.Waiting, Graph: client, Ingest: ing.options(), Token: token, Logger: log})
+		},
 	})
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	// The first signal stops the service in order (see package service);
@@ -65,4 +87,61 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	defer stopAbort()
 	log.Info("serving", slog.String("version", version), slog.String("submit_subject", subject))
 	return svc.Run(ctx)
+}
+
+// minTokenLen is the shortest HTTP API token serve accepts.
+const minTokenLen = 16
+
+// httpOptions are serve's HTTP API flags.
+type httpOptions struct {
+	addr           string
+	token          string
+	tokenFile      string
+	insecureNoAuth bool
+}
+
+func (o *httpOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.addr, "http-addr", "127.0.0.1:8080", "address of the HTTP API (/v1/…; empty: none). Beyond loopback it needs --api-token or --api-token-file (or --insecure-no-auth)")
+	fs.StringVar(&o.token, "api-token", "", "bearer token the HTTP API wants on every /v1 request (prefer --api-token-file or the environment twin: a flag shows in the process list)")
+	fs.StringVar(&o.tokenFile, "api-token-file", "", "file holding the HTTP API's bearer token (surrounding white space ignored)")
+	fs.BoolVar(&o.insecureNoAuth, "insecure-no-auth", false, "serve the HTTP API beyond loopback without a token: anyone who reaches it can create, retry and undo imports")
+}
+
+// check returns the API token (from --api-token or --api-token-file),
+// masked in everything the command writes from here on, and refuses an
+// API reachable beyond loopback without one (see api.CheckExposure).
+func (o *httpOptions) check(env *environment) (string, error) {
+	token := o.token
+	if o.tokenFile != "" {
+		if token != "" {
+			return "", fmt.Errorf("%w: --api-token and --api-token-file: give one", errUsage)
+		}
+		data, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: --api-token-file: %v", errUsage, err)
+		}
+		if token = strings.TrimSpace(string(data)); token == "" {
+			return "", fmt.Errorf("%w: --api-token-file %s is empty", errUsage, o.tokenFile)
+		}
+	}
+	if token != "" && len(token) < minTokenLen {
+		return "", fmt.Errorf("%w: the HTTP API token is %d characters long; use at least %d (e.g. openssl rand -hex 32)", errUsage, len(token), minTokenLen)
+	}
+	env.secrets.Add(token)
+	if err := api.CheckExposure(o.addr, token != "", o.insecureNoAuth); err != nil {
+		return "", fmt.Errorf("%w: --http-addr: %v", errUsage, err)
+	}
+	return token, nil
+}
+
+// listen opens the HTTP API's listener; nil without --http-addr.
+func (o *httpOptions) listen() (net.Listener, error) {
+	if o.addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP API: %w", err)
+	}
+	return ln, nil
 }

@@ -136,22 +136,7 @@ func waitingLine(states []worker.TenantState, now time.Time) string {
 			parts = append(parts, fmt.Sprintf("%d more", len(states)-i))
 			break
 		}
-		parts = append(parts, st.Tenant+": "+waitingReason(st, now))
+		parts = append(parts, st.Tenant+": "+st.Describe(now))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// waitingReason says why one tenant waits and until when.
-func waitingReason(st worker.TenantState, now time.Time) string {
-	// Whole seconds, rounded up: "retry in 0s" would be a lie.
-	in := func(t time.Time) string {
-		return ((max(t.Sub(now), 0) + time.Second - 1) / time.Second * time.Second).String()
-	}
-	switch st.Reason {
-	case worker.WaitThrottled:
-		return "throttled, retry in " + in(st.Until)
-	case worker.WaitBlocked:
-		return fmt.Sprintf("blocked (%s), rows fail for %s", st.Detail, in(st.Until))
-	}
-	return fmt.Sprintf("%s (%s) for %s, retrying", st.Reason, st.Detail, max(now.Sub(st.Since), 0).Round(time.Second))
 }

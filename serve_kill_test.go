@@ -39,7 +39,7 @@ func TestServeKill9WhileEnqueueing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	args := append([]string{"serve", "--metrics-addr=", "--ack-wait", "2s", "--drain-timeout", "2s"}, fastWorker...)
+	args := append([]string{"serve", "--metrics-addr=", "--http-addr=", "--ack-wait", "2s", "--drain-timeout", "2s"}, fastWorker...)
 	vars := []string{"BULKASSIGN_NATS_URL=" + url}
 
 	rows := genRows(41, 40, 100)

@@ -336,7 +336,8 @@ type served struct {
 }
 
 // serve starts `bulkassign serve` in this process against the NATS server
-// at url and the bundle's simulator, with token as the Graph token.
+// at url and the bundle's simulator, with token as the Graph token, without
+// the HTTP API unless args give --http-addr.
 func (e *e2e) serve(url, token string, args ...string) *served {
 	t := e.t.(*testing.T)
 	ctx, stop := context.WithCancel(context.Background())
@@ -345,7 +346,7 @@ func (e *e2e) serve(url, token string, args ...string) *served {
 	go func() {
 		vars := map[string]string{"BULKASSIGN_GRAPH_TOKEN": token, "BULKASSIGN_GRAPH_URL": e.sim.URL(), "BULKASSIGN_NATS_URL": url}
 		env := &environment{stdin: strings.NewReader(""), stdout: s.out, stderr: s.out, getenv: func(k string) string { return vars[k] }}
-		s.done <- realMain(ctx, append([]string{"serve"}, args...), env)
+		s.done <- realMain(ctx, append([]string{"serve", "--http-addr="}, args...), env)
 	}()
 	return s
 }

@@ -45,7 +45,7 @@ func (im *Importer) Report(ctx context.Context, imp jobs.Import, w io.Writer, fo
 	if err != nil {
 		return Progress{}, err
 	}
-	if err := writeReport(w, format, p.Results); err != nil {
+	if err := WriteReport(w, format, p.Results); err != nil {
 		return p, fmt.Errorf("write report: %w", err)
 	}
 	return p, nil
@@ -95,8 +95,10 @@ func rowOf(r jobs.Result) reportRow {
 	return row
 }
 
-// writeReport writes results as CSV or JSON, in the order given.
-func writeReport(w io.Writer, format string, results []jobs.Result) error {
+// WriteReport writes results as the report does ([Importer.Report]), as
+// CSV or JSON, in the order given: for a caller that chooses which rows
+// to show (the HTTP API's status filter).
+func WriteReport(w io.Writer, format string, results []jobs.Result) error {
 	switch format {
 	case FormatCSV:
 		cw := csv.NewWriter(w)

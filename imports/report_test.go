@@ -32,7 +32,7 @@ func TestWriteReport(t *testing.T) {
 	results := []jobs.Result{created, failed, dup, removed, invalid}
 
 	var b bytes.Buffer
-	if err := writeReport(&b, "csv", results); err != nil {
+	if err := WriteReport(&b, "csv", results); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&b).ReadAll()
@@ -66,7 +66,7 @@ func TestWriteReport(t *testing.T) {
 	}
 
 	b.Reset()
-	if err := writeReport(&b, "json", results); err != nil {
+	if err := WriteReport(&b, "json", results); err != nil {
 		t.Fatal(err)
 	}
 	var rows []map[string]any
@@ -98,10 +98,10 @@ func TestWriteReport(t *testing.T) {
 		t.Errorf("json row 5: %v", r)
 	}
 	b.Reset()
-	if err := writeReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
+	if err := WriteReport(&b, "json", nil); err != nil || b.String() != "[]\n" {
 		t.Errorf("empty json report %q, %v", b.String(), err)
 	}
-	if err := writeReport(&b, "xml", results); err == nil {
+	if err := WriteReport(&b, "xml", results); err == nil {
 		t.Error("unknown format accepted")
 	}
 }

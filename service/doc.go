@@ -1,9 +1,10 @@
 // Package service owns bulkassign's long-running process: the store and
 // its connection ([Backend]), the workers, the intakes that turn requests
-// into imports (the queue subject bulkassign.submit, [Config.SubmitSubject])
-// and the operational HTTP server (/metrics, /healthz, /readyz). "bulkassign
-// serve" is a [Service] run until it is stopped; "bulkassign run" is one
-// without intakes, run until its import is done.
+// into imports (the queue subject bulkassign.submit, [Config.SubmitSubject]),
+// the operational HTTP server (/metrics, /healthz, /readyz) and the HTTP
+// API server (package api, [Config.HTTP]). "bulkassign serve" is a
+// [Service] run until it is stopped; "bulkassign run" is one without
+// intakes, run until its import is done.
 //
 // # Stop
 //
@@ -16,6 +17,8 @@
 //     enqueueing finish, and from then on hand every request that still
 //     reaches them to a live replica and relay its answer — or, when no
 //     replica is left, answer "shutting down" (never "context canceled").
+//     The HTTP API server (Config.HTTPListener) stops taking connections
+//     and lets the requests in flight finish (for up to 30 s).
 //  2. The workers drain: they stop fetching, hand back the jobs that have
 //     not started writing and let in-flight writes finish for up to the
 //     worker's drain timeout.

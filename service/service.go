@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,14 @@ type Config struct {
 	// MetricsListener, when set, is used instead of listening on
 	// MetricsAddr; Run closes it. Default nil.
 	MetricsListener net.Listener
+	// HTTPListener, when set, is the listener of the service's HTTP API
+	// server ("serve --http-addr"), serving the handler HTTP builds; Run
+	// closes it. Default nil: no API server.
+	HTTPListener net.Listener
+	// HTTP builds the API server's handler from the service (its
+	// importer, its workers' waiting tenants), in New. Required with
+	// HTTPListener.
+	HTTP func(*Service) (http.Handler, error)
 	// Metrics receives the measurements of the workers and intakes.
 	// Default nil: none.
 	Metrics *metrics.Metrics
@@ -84,6 +93,9 @@ func (c Config) validate() error {
 	if c.Graph == nil {
 		errs = append(errs, errors.New("no Graph client"))
 	}
+	if c.HTTPListener != nil && c.HTTP == nil {
+		errs = append(errs, errors.New("an HTTP listener without a handler"))
+	}
 	if c.HandOffTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("hand-off timeout %s: want > 0", c.HandOffTimeout))
 	}
@@ -104,6 +116,7 @@ type Service struct {
 	worker   *worker.Worker
 	importer *imports.Importer
 	submit   *submitIntake // nil without a queue intake
+	api      http.Handler  // nil without an API server
 	log      *slog.Logger
 
 	// hard ends on Abort: it cancels enqueues and writes in flight.
@@ -145,6 +158,11 @@ func New(cfg Config) (*Service, error) {
 		s.submit = &submitIntake{
 			subject: cfg.SubmitSubject, nc: b.Conn, importer: im, opts: cfg.Ingest, m: cfg.Metrics, log: cfg.Logger,
 			handOffTimeout: cfg.HandOffTimeout, ctx: s.hard,
+		}
+	}
+	if cfg.HTTPListener != nil {
+		if s.api, err = cfg.HTTP(s); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
@@ -193,6 +211,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer s.abort()
 	defer s.backend.Close() // steps 5 and 6
+	if ln := s.cfg.HTTPListener; ln != nil {
+		defer ln.Close() // when Run ends before the API server serves it
+	}
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	httpDone := s.serveHTTP(httpCtx)
@@ -210,6 +231,8 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopWork()
 	workDone := make(chan error, 1)
 	go func() { workDone <- s.worker.Run(workCtx) }()
+	stopAPI := s.serveAPI()
+	defer stopAPI()
 	s.started.Store(true)
 	var workErr error
 	select {
@@ -219,6 +242,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	s.draining.Store(true) // step 1
+	stopAPI()
 	if s.submit != nil {
 		s.submit.stopTaking()
 	}

@@ -51,6 +51,23 @@ type TenantState struct {
 	Since time.Time
 }
 
+// Describe says in plain words why the tenant waits and until when, as
+// of now: "throttled, retry in 12s", "blocked (tenant_unauthorized), rows
+// fail for 4m0s", "unreachable (…) for 40s, retrying". Durations are whole
+// seconds, rounded up where they count down ("retry in 0s" would be a lie).
+func (st TenantState) Describe(now time.Time) string {
+	in := func(t time.Time) string {
+		return ((max(t.Sub(now), 0) + time.Second - 1) / time.Second * time.Second).String()
+	}
+	switch st.Reason {
+	case WaitThrottled:
+		return "throttled, retry in " + in(st.Until)
+	case WaitBlocked:
+		return fmt.Sprintf("blocked (%s), rows fail for %s", st.Detail, in(st.Until))
+	}
+	return fmt.Sprintf("%s (%s) for %s, retrying", st.Reason, st.Detail, max(now.Sub(st.Since), 0).Round(time.Second))
+}
+
 // Waiting returns the tenants that are waiting now, sorted by tenant, one
 // state each (a block before a throttle before a failure). A graphFailure is
 // forgotten at the tenant's next answered call, or after MaxBackoff without

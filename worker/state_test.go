@@ -131,3 +131,23 @@ func TestGraphHealthObserve(t *testing.T) {
 		t.Errorf("an answered list did not clear the failure: %+v", got)
 	}
 }
+
+// TestDescribe: each reason in plain words, counting down in whole seconds
+// rounded up, counting up rounded.
+func TestDescribe(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		st   TenantState
+		want string
+	}{
+		{TenantState{Reason: WaitThrottled, Until: now.Add(11200 * time.Millisecond)}, "throttled, retry in 12s"},
+		{TenantState{Reason: WaitThrottled, Until: now.Add(-time.Second)}, "throttled, retry in 0s"},
+		{TenantState{Reason: WaitBlocked, Detail: "tenant_unauthorized", Until: now.Add(4 * time.Minute)}, "blocked (tenant_unauthorized), rows fail for 4m0s"},
+		{TenantState{Reason: WaitUnreachable, Detail: "Graph: connection refused", Since: now.Add(-40 * time.Second)}, "unreachable (Graph: connection refused) for 40s, retrying"},
+		{TenantState{Reason: WaitBackingOff, Detail: "Graph: HTTP 503", Since: now.Add(-1400 * time.Millisecond)}, "backing off (Graph: HTTP 503) for 1s, retrying"},
+	} {
+		if got := tt.st.Describe(now); got != tt.want {
+			t.Errorf("%+v: got %q, want %q", tt.st, got, tt.want)
+		}
+	}
+}
