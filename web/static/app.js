@@ -343,7 +343,7 @@ function target(r) {
 }
 
 // download fetches the whole report as CSV (the token cannot ride on a
-// plain link) and saves it under report-<id>.csv.
+// plain link) and saves it under the name the service gives it.
 async function download() {
   const id = selected;
   let resp;
@@ -356,13 +356,15 @@ async function download() {
     say($('rows-status'), 'Could not download the report: ' + err.message, 'error');
     return;
   }
+  const given = /filename="([^"]+)"/.exec(resp.headers.get('Content-Disposition') || '');
+  const name = given ? given[1] : id + '.report.csv';
   const url = URL.createObjectURL(await resp.blob());
-  const a = el('a', { href: url, download: 'report-' + id + '.csv' });
+  const a = el('a', { href: url, download: name });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60000);
-  say($('rows-status'), 'Report saved as report-' + id + '.csv.', 'ok');
+  say($('rows-status'), 'Report saved as ' + name + '.', 'ok');
 }
 
 function setupRows() {
@@ -418,25 +420,22 @@ async function check() {
     say($('upload-status'), 'Could not check the file: ' + err.message, 'error');
     return;
   }
-  if (resp.status === 422) {
-    const receipt = await resp.json();
-    showRejections(receipt.rejected || []);
-    say($('upload-status'), file.name + ' has invalid rows: fix them, or tick "Skip invalid rows" and check again. ' +
-      (receipt.error || ''), 'error');
-    return;
-  }
   if (!resp.ok) {
     say($('upload-status'), 'Could not check the file: ' + (await errorOf(resp)).message, 'error');
     return;
   }
-  const plan = await resp.json();
-  showPlan(plan);
+  const counts = showPlan(await resp.json());
   checked = uploadQuery(false);
   $('submit').disabled = false;
-  say($('upload-status'), file.name + ' checked: review the plan, then submit.', 'ok');
+  if (counts.invalid > 0 && !$('skip-invalid').checked) {
+    say($('upload-status'), file.name + ' has ' + counts.invalid + ' invalid rows: the service refuses the file unless ' +
+      '"Skip invalid rows" is ticked.', 'error');
+  } else {
+    say($('upload-status'), file.name + ' checked: review the plan, then submit.', 'ok');
+  }
 }
 
-// showPlan shows the plan's entries and their decisions counted.
+// showPlan shows the plan's entries and returns their decisions counted.
 function showPlan(plan) {
   const entries = plan.entries || [];
   const counts = {};
@@ -454,10 +453,7 @@ function showPlan(plan) {
     el('td', { className: 'mono' }, target(e)),
     el('td', {}, e.reason || ''))));
   $('plan').hidden = false;
-  const rejected = plan.rejected || [];
-  if (rejected.length > 0) {
-    showRejections(rejected);
-  }
+  return counts;
 }
 
 function showRejections(rejected) {
