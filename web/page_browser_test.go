@@ -121,8 +121,8 @@ func startService(t *testing.T, token string) (string, *graphtest.Server) {
 func TestPageInBrowser(t *testing.T) {
 	began := time.Now()
 	const token = "browser-test-token-4f9a2c"
+	tb := openTab(t) // first: it skips the test when there is no chromium
 	base, sim := startService(t, token)
-	tb := openTab(t)
 	file := filepath.Join(t.TempDir(), "assign.csv")
 	if err := os.WriteFile(file, []byte(testCSV()), 0o600); err != nil {
 		t.Fatal(err)
