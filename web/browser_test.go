@@ -60,12 +60,11 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// openTab starts a headless chromium (no network beyond what the page
-// asks for, a fresh profile) with one tab, stopped in t.Cleanup. When the
-// test fails, a screenshot of the tab is saved and its path logged.
-func openTab(t *testing.T) *tab {
+// openTab starts the headless chromium at exe (no network beyond what the
+// page asks for, a fresh profile) with one tab, stopped in t.Cleanup. When
+// the test fails, a screenshot of the tab is saved and its path logged.
+func openTab(t *testing.T, exe string) *tab {
 	t.Helper()
-	exe := findChromium(t)
 	// The profile is not a t.TempDir: chromium's helper processes can
 	// still write into it for a moment after the browser stops, which
 	// would fail the test's own cleanup.

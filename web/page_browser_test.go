@@ -121,8 +121,9 @@ func startService(t *testing.T, token string) (string, *graphtest.Server) {
 func TestPageInBrowser(t *testing.T) {
 	began := time.Now()
 	const token = "browser-test-token-4f9a2c"
-	tb := openTab(t) // first: it skips the test when there is no chromium
+	exe := findChromium(t) // first: the test skips when there is none
 	base, sim := startService(t, token)
+	tb := openTab(t, exe) // after the service: its cleanup (a failure's screenshot) runs while the service still serves
 	file := filepath.Join(t.TempDir(), "assign.csv")
 	if err := os.WriteFile(file, []byte(testCSV()), 0o600); err != nil {
 		t.Fatal(err)
