@@ -289,7 +289,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // a broken connection is the client's end
+	// JSON, never HTML: "<token>" stays readable.
+	enc.SetEscapeHTML(false)
+	// An error here is a broken connection: the client's end.
+	_ = enc.Encode(v)
 }
 
 // writeError answers {"error":{"code","message"}} with status code.
