@@ -38,13 +38,12 @@ function say(node, text, kind) {
 
 // ---- API ------------------------------------------------------------------
 
-// APIError is a refused or failed API call, with the API's error code and
-// message when it sent them.
+// APIError is a refused or failed API call: its HTTP status (0 when the
+// service did not answer) and the API's message when it sent one.
 class APIError extends Error {
-  constructor(status, code, message) {
+  constructor(status, message) {
     super(message);
     this.status = status;
-    this.code = code;
   }
 }
 
@@ -66,7 +65,7 @@ async function api(path, { method = 'GET', body, type, accept = 'application/jso
   try {
     resp = await fetch(path, { method, headers, body, cache: 'no-store', credentials: 'omit' });
   } catch (err) {
-    throw new APIError(0, 'unreachable', 'The service does not answer: ' + err.message);
+    throw new APIError(0, 'The service does not answer: ' + err.message);
   }
   if (resp.status === 401) {
     const e = await errorOf(resp);
@@ -79,18 +78,16 @@ async function api(path, { method = 'GET', body, type, accept = 'application/jso
 
 // errorOf reads the API's error answer {"error":{"code","message"}}.
 async function errorOf(resp) {
-  let code = 'http_' + resp.status;
   let message = resp.status + ' ' + resp.statusText;
   try {
     const body = await resp.json();
-    if (body && body.error) {
-      code = body.error.code || code;
-      message = body.error.message || message;
+    if (body && body.error && body.error.message) {
+      message = body.error.message;
     }
   } catch (_) {
     // Not JSON: keep the HTTP status as the message.
   }
-  return new APIError(resp.status, code, message);
+  return new APIError(resp.status, message);
 }
 
 // json calls the API and returns its JSON answer, throwing the API's error
@@ -105,18 +102,19 @@ async function json(path, opts, ok = [200]) {
 
 // ---- token ------------------------------------------------------------------
 
-let authFailedShown = false;
+// authConfirmed is true once the status line says the current token works.
+let authConfirmed = false;
 
 function authFailed(detail) {
-  authFailedShown = true;
+  authConfirmed = false;
   const what = token() === '' ? 'Token required or wrong: enter the API token.' : 'Token required or wrong: the service refused this token.';
   say($('auth-status'), detail ? what + ' (' + detail + ')' : what, 'error');
   stopPolling();
 }
 
 function authOK() {
-  if (authFailedShown || $('auth-status').textContent === '') {
-    authFailedShown = false;
+  if (!authConfirmed) {
+    authConfirmed = true;
     say($('auth-status'), token() === '' ? 'Connected without a token.' : 'Token accepted.', 'ok');
   }
 }
@@ -127,14 +125,14 @@ function setupToken() {
     ev.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
     say($('auth-status'), 'Checking the token…', '');
-    authFailedShown = true;
+    authConfirmed = false;
     startPolling();
   });
   $('token-clear').addEventListener('click', () => {
     sessionStorage.removeItem(TOKEN_KEY);
     $('token').value = '';
     say($('auth-status'), 'Token forgotten.', '');
-    authFailedShown = true;
+    authConfirmed = false;
     startPolling();
   });
 }
@@ -233,6 +231,7 @@ function fillImportRow(c, v) {
   c.bar.max = Math.max(v.rows || 0, 1);
   c.bar.value = Math.min(v.done || 0, c.bar.max);
   c.bar.setAttribute('aria-label', 'Progress of ' + name);
+  c.show.setAttribute('aria-label', 'Show the rows of ' + name);
   c.progress.textContent = (v.done || 0) + ' / ' + (v.rows || 0);
   c.counts.textContent = countsText(v.counts);
   c.rate.textContent = (v.rate_rows_per_second || 0).toFixed(1) + ' rows/s';
