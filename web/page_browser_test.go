@@ -147,7 +147,10 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Choosing the file checks it: the plan, one decision per row.
+	// Choosing the file checks it: the plan, one decision per row. The
+	// import's name is markup, which the page must show as text.
+	const importName = `<img id="injected" src="x">assign.csv`
+	tb.do("name the import", chromedp.SetValue(chromedp.ID("import-name"), importName))
 	tb.do("choose the file", chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}))
 	tb.waitFor("the plan", `!document.getElementById('plan').hidden && !document.getElementById('submit').disabled`)
 	decisions := tb.eval(`[...document.querySelectorAll('#plan-table tbody tr')].map((tr) => tr.dataset.row + ':' + tr.dataset.decision).join(' ')`)
@@ -174,6 +177,9 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	row := fmt.Sprintf(`document.querySelector('#imports-table tr[data-import-id=%q]')`, id)
 
+	if got := tb.eval(row + `.querySelector('th').firstChild.textContent`); got != importName || tb.eval(`String(document.getElementById('injected'))`) != "null" {
+		t.Errorf("the import's name shown as %q (want the text %q), or turned into markup", got, importName)
+	}
 	tb.waitFor("the tenant shown throttled", row+`.querySelector('[data-tenant-state=throttled]') !== null`)
 	t.Logf("while throttled: %s", tb.eval(row+`.textContent`))
 	if err := sim.SetFaults(graphtest.Faults{}); err != nil {
