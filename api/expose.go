@@ -15,14 +15,14 @@ var ErrExposed = errors.New("refusing to serve the HTTP API without a token beyo
 // empty addr (no API) passes. A host name other than localhost, and an
 // empty host (every interface), are not loopback.
 func CheckExposure(addr string, hasToken, insecureNoAuth bool) error {
-	if addr == "" || hasToken || insecureNoAuth || Loopback(addr) {
+	if addr == "" || hasToken || insecureNoAuth || loopback(addr) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s is reachable from other hosts; set --api-token or --api-token-file (or, knowing that anyone who reaches it can create and undo imports, --insecure-no-auth)", ErrExposed, addr)
 }
 
-// Loopback reports whether addr (host:port) listens on loopback only.
-func Loopback(addr string) bool {
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
