@@ -13,6 +13,7 @@ import (
 	"github.com/bulkassign/bulkassign/api"
 	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/service"
+	"github.com/bulkassign/bulkassign/web"
 )
 
 func cmdServe(ctx context.Context, env *environment, args []string) error {
@@ -72,7 +73,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		Backend: b, Graph: client, Worker: work.config(log, m), Imports: imports.Config{Logger: log},
 		SubmitSubject: subject, Ingest: ing.options(), MetricsAddr: metricsAddr, Metrics: m, Gatherer: reg, Logger: log,
 		HTTPListener: ln, HTTP: func(s *service.Service) (nethttp.Handler, error) {
-			return api.New(api.Config{Importer: s.Importer(), Store: b.Store, Waiting: s.Waiting, Graph: client, Ingest: ing.options(), Token: token, Logger: log})
+			return api.New(api.Config{Importer: s.Importer(), Store: b.Store, Waiting: s.Waiting, Graph: client, Ingest: ing.options(), Token: token, Page: web.Handler(), Logger: log})
 		},
 	})
 	if err != nil {
