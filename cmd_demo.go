@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/bulkassign/bulkassign/resolve"
 )
 
 //go:embed examples/demo.csv
@@ -75,7 +77,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 
 	f.nats = natsOptions{dataDir: dataDir, host: "127.0.0.1", replicas: 1, command: "demo"}
 	f.graph = graphOptions{cloud: "global", graphURL: url, timeout: 10 * time.Second}
-	f.ing = ingestOptions{skipInvalid: true, maxErrors: 100, maxInFlight: 1024}
+	f.ing = ingestOptions{skipInvalid: true, maxErrors: 100, maxInFlight: 1024, readLimit: resolve.DefaultReadLimit}
 	f.format = "csv"
 	demoEnv := *env
 	demoEnv.getenv = func(k string) string {
