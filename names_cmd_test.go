@@ -234,3 +234,58 @@ func TestIngestNames(t *testing.T) {
 	}
 	s.stopAndWait()
 }
+
+// TestDemoShowsNamesAndPlan: demo seeds its simulator's tenants with named
+// objects, prints the plan of its file before running it (the named rows
+// with the ids they resolve to, and the name two groups share refused),
+// and the report carries the resolved ids beside the names; it exits 0.
+func TestDemoShowsNamesAndPlan(t *testing.T) {
+	e := newE2E(t, fastSim())
+	report := filepath.Join(e.dir, "demo.report.csv")
+	code, out, errOut := e.run("demo", "--report", report)
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"demo: plan (Graph read, nothing written yet): 351 rows: 341 create, 1 remove, 3 duplicate, 5 invalid, 1 unresolved",
+		`demo:   row 345, tenant 6513270e…: create: "Baseline – Windows Compliance" → `,
+		`demo:   row 351, tenant d23f0824…: remove: "Baseline – Windows" → `,
+		`demo:   row 352, tenant contoso.onmicrosoft.com: unresolved: column group_name: 2 groups named "All Windows Devices"`,
+		"351 rows: created 341, existing 0, duplicate 3, failed 0, invalid 6, conflict 0, removed 1, absent 0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	rows := readReport(t, report)
+	if len(rows) != 351 {
+		t.Fatalf("report: %d rows, want 351", len(rows))
+	}
+	groups := map[string]string{}     // tenant → the id "Intune – Pilot Devices" resolved to
+	for _, r := range rows[343:350] { // rows 345-351
+		_, perr := graph.NormalizeGUID(r["policy_id"])
+		_, gerr := graph.NormalizeGUID(r["group_id"])
+		if r["policy_name"] == "" || r["group_name"] == "" || perr != nil || gerr != nil {
+			t.Errorf("row %s: %v, want resolved ids beside the names", r["row"], r)
+		}
+		if r["group_name"] == demoGroup {
+			if g, ok := groups[r["tenant_id"]]; ok && g != r["group_id"] {
+				t.Errorf("row %s: %s in tenant %s is %s here, %s on another row", r["row"], demoGroup, r["tenant_id"], r["group_id"], g)
+			}
+			groups[r["tenant_id"]] = r["group_id"]
+		}
+	}
+	distinct := map[string]bool{}
+	for _, g := range groups {
+		distinct[g] = true
+	}
+	if len(groups) != 3 || len(distinct) != 3 {
+		t.Errorf("%s resolved to %v: want one id per tenant, each its own", demoGroup, groups)
+	}
+	if r := rows[349]; r["status"] != "removed" || r["action"] != "remove" || r["assignment_id"] == "" {
+		t.Errorf("row 351: %v", r)
+	}
+	if r := rows[350]; r["status"] != "invalid" || !strings.Contains(r["error_message"], `2 groups named "All Windows Devices"`) {
+		t.Errorf("row 352: %v", r)
+	}
+}
