@@ -56,11 +56,15 @@ type NamesConfig struct {
 //
 // It reads its source three times when scanned (the source's check, the
 // lookups, the resolved rows) and once more when emitted, which is
-// answered from the lookups made while scanning.
+// answered from the lookups made while scanning; a CSV or Message without
+// names is read once when scanned.
 type Resolved struct {
 	src RowSource
 	cfg NamesConfig
 	sum ingest.Summary
+	// asIs: the last scan found no name to resolve (the source says so in
+	// its summary), so the source's rows are emitted as they are.
+	asIs bool
 }
 
 // ResolveNames returns src with its names resolved as cfg says. src may be
@@ -93,17 +97,21 @@ func (r *Resolved) Summary() ingest.Summary { return r.sum }
 // not resolve and invalid rows are not skipped.
 func (r *Resolved) Scan(ctx context.Context) (Content, error) {
 	inner, err := r.src.Scan(ctx)
-	if s, ok := r.src.(summarized); ok {
+	s, summed := r.src.(summarized)
+	if summed {
 		r.sum = s.Summary()
 	}
 	if err != nil {
 		return Content{}, err
 	}
+	if r.asIs = summed && r.sum.Unresolved == 0; r.asIs {
+		return inner, nil
+	}
 	if err := r.lookUp(ctx); err != nil {
 		return Content{}, err
 	}
-	var s scan
-	p := r.pass(&s)
+	var sc scan
+	p := r.pass(&sc)
 	if err := r.src.Emit(ctx, "", p); err != nil {
 		return Content{}, err
 	}
@@ -111,11 +119,14 @@ func (r *Resolved) Scan(ctx context.Context) (Content, error) {
 	if p.refused > 0 && !r.cfg.Ingest.SkipInvalid {
 		return Content{}, fmt.Errorf("resolve names: %w: %d of %d rows", ingest.ErrInvalidRows, r.sum.Invalid, r.sum.Rows)
 	}
-	return s.content(r.sum, inner.SHA256), nil
+	return sc.content(r.sum, inner.SHA256), nil
 }
 
 // Emit implements [RowSource]: the source's rows, resolved.
 func (r *Resolved) Emit(ctx context.Context, importID string, sink ingest.Sink) error {
+	if r.asIs {
+		return r.src.Emit(ctx, importID, sink)
+	}
 	return r.src.Emit(ctx, importID, r.pass(sink))
 }
 

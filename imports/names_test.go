@@ -1,8 +1,10 @@
 package imports
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -212,4 +214,34 @@ func TestResolveNamesLookupRefused(t *testing.T) {
 	if _, err := ResolveNames(src, NamesConfig{Names: &resolve.Resolver{}, Lookups: -1}); err == nil {
 		t.Error("negative Lookups accepted")
 	}
+}
+
+// TestResolveNamesWithoutNames: a file that gives no name goes through
+// as it is: read once to scan and once to enqueue, no Graph request, the
+// same jobs.
+func TestResolveNamesWithoutNames(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{})
+	b := setup(t, jobs.Config{}, Config{})
+	res, err := resolve.New(resolve.Config{Lookup: namestest.Client(t, sim.URL())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := csvRows(10)
+	opens := 0
+	opts := ingest.Options{AllowUnresolved: true}
+	src, err := ResolveNames(NewCSV(func() (io.ReadCloser, error) {
+		opens++
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}, opts), NamesConfig{Names: res, Ingest: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := b.im.Create(b.ctx, Spec{}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opens != 2 || sim.Stats().Requests != 0 || imp.Jobs != 10 || src.Summary().Valid != 10 {
+		t.Errorf("%d reads of the file, %d Graph requests, import %+v; want 2 reads, none, 10 jobs", opens, sim.Stats().Requests, imp)
+	}
+	b.assertQueuedOnce(imp.ID, rowRange(2, 11))
 }
