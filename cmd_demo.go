@@ -7,10 +7,17 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/bulkassign/bulkassign/graph"
+	"github.com/bulkassign/bulkassign/graph/graphsim"
+	"github.com/bulkassign/bulkassign/plan"
+	"github.com/bulkassign/bulkassign/resolve"
 )
 
 //go:embed examples/demo.csv
@@ -22,7 +29,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		sim     simOptions
 		keepDir string
 	)
-	fs := newFlagSet("demo", "", "Run the whole pipeline on one machine: an embedded NATS, the Graph simulator with Intune-like throttling\n(100 writes per 20 s per tenant) and a few percent transient faults, and the bundled examples/demo.csv\n(5 tenants, both write strategies, some invalid and duplicate rows, --skip-invalid).")
+	fs := newFlagSet("demo", "", "Run the whole pipeline on one machine: an embedded NATS, the Graph simulator with Intune-like throttling\n(100 writes per 20 s per tenant) and a few percent transient faults, and the bundled examples/demo.csv\n(5 tenants, both write strategies, some invalid and duplicate rows, --skip-invalid), whose last rows give\ngroup, filter and policy names: the plan of the file is shown first, then it is run.")
 	f.work.register(fs)
 	f.log.register(fs)
 	simDef := simDefaults()
@@ -63,7 +70,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	simCtx, stopSim := context.WithCancel(context.WithoutCancel(ctx))
-	url, _, waitSim, err := startSim(simCtx, "127.0.0.1:0", simCfg, log)
+	url, simSrv, waitSim, err := startSim(simCtx, "127.0.0.1:0", simCfg, log)
 	if err != nil {
 		stopSim()
 		return err
@@ -72,10 +79,13 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		stopSim()
 		_ = waitSim()
 	}()
+	if err := seedDemoNames(simSrv); err != nil {
+		return err
+	}
 
 	f.nats = natsOptions{dataDir: dataDir, host: "127.0.0.1", replicas: 1, command: "demo"}
 	f.graph = graphOptions{cloud: "global", graphURL: url, timeout: 10 * time.Second}
-	f.ing = ingestOptions{skipInvalid: true, maxErrors: 100, maxInFlight: 1024}
+	f.ing = ingestOptions{skipInvalid: true, maxErrors: 100, maxInFlight: 1024, readLimit: resolve.DefaultReadLimit}
 	f.format = "csv"
 	demoEnv := *env
 	demoEnv.getenv = func(k string) string {
@@ -86,8 +96,12 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "demo: Graph simulator at %s (%d writes per %s per tenant, %.0f%% faults), embedded NATS in %s\n",
 		url, sim.appWrites, sim.window, 100*(sim.faultRate+sim.resetAfter), dataDir)
-	fmt.Fprintln(env.stdout, "demo: the example CSV has 5 invalid and 3 duplicate rows on purpose; they are reported, the rest is created")
+	fmt.Fprintln(env.stdout, "demo: the example CSV has 6 invalid and 3 duplicate rows on purpose; they are reported, the rest is created.\n"+
+		"demo: its last 8 rows give names instead of ids (the same names in 3 tenants, one removal, one name two groups share)")
 	start := time.Now()
+	if err := showDemoPlan(ctx, env, &demoEnv, &f, csvPath, log); err != nil {
+		return err
+	}
 	err = runPipeline(ctx, &demoEnv, &f, &source{path: csvPath, name: csvPath, cleanup: func() {}}, log)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == exitFailed && ee.err == nil {
@@ -98,6 +112,90 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stdout, "demo finished in %s\n", time.Since(start).Round(100*time.Millisecond))
 	}
 	return err
+}
+
+// Names of the demo's tenants (examples/demo.csv's last rows give them).
+const (
+	demoGroup      = "Intune – Pilot Devices"
+	demoFilter     = "Corporate Windows"
+	demoCompliance = "Baseline – Windows Compliance"
+	demoConfig     = "Baseline – Windows"
+	demoOldGroup   = "Old Pilot"           // assigned already; a row removes it
+	demoTwinsGroup = "All Windows Devices" // two groups: a row naming it is refused
+)
+
+// seedDemoNames gives three of the demo's tenants a group, a filter and
+// two policies of the same names (and their own ids), one tenant an
+// assignment to remove, and one two groups of the same name.
+func seedDemoNames(sim *graphsim.Server) error {
+	for _, tn := range []string{"6513270e-269e-0d37-f2a7-4de452e6b438", "d23f0824-128b-2f33-0c5c-7fd0a6a3a450", "contoso.onmicrosoft.com"} {
+		sim.SeedGroup(tn, demoGroup)
+		if _, err := sim.SeedFilter(tn, demoFilter, "windows10AndLater"); err != nil {
+			return err
+		}
+		if _, err := sim.SeedPolicy(tn, "deviceCompliancePolicies", demoCompliance); err != nil {
+			return err
+		}
+		config, err := sim.SeedPolicy(tn, "deviceConfigurations", demoConfig)
+		if err != nil {
+			return err
+		}
+		switch tn {
+		case "d23f0824-128b-2f33-0c5c-7fd0a6a3a450":
+			old := sim.SeedGroup(tn, demoOldGroup)
+			if err := sim.Seed(tn, "deviceConfigurations", config, graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: old}}); err != nil {
+				return err
+			}
+		case "contoso.onmicrosoft.com":
+			sim.SeedGroup(tn, demoTwinsGroup)
+			sim.SeedGroup(tn, demoTwinsGroup)
+		}
+	}
+	return nil
+}
+
+// showDemoPlan prints what bulkassign plan says of the demo's file before
+// it is run: the totals, and each named row with the ids its names
+// resolved to in its tenant (or why they did not).
+func showDemoPlan(ctx context.Context, env, demoEnv *environment, f *runFlags, csvPath string, log *slog.Logger) error {
+	client, err := f.graph.client(demoEnv, nil)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	in, err := os.Open(csvPath)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	p, err := plan.Build(ctx, plan.Config{Graph: client, Ingest: f.ing.options(), Logger: log}, in, csvPath)
+	if err != nil {
+		return err
+	}
+	sum := p.Summary()
+	fmt.Fprintf(env.stdout, "demo: plan (Graph read, nothing written yet): %d rows: %s\n", sum.Rows, sum.Total)
+	short := func(id string) string { // a GUID's first 8 digits; a domain as it is
+		if len(id) < 36 {
+			return id
+		}
+		return id[:8] + "…"
+	}
+	for _, e := range p.Entries {
+		if e.PolicyName == "" && e.GroupName == "" && e.FilterName == "" {
+			continue
+		}
+		var what []string
+		for _, n := range []struct{ name, id string }{{e.PolicyName, e.PolicyID}, {e.GroupName, e.GroupID}, {e.FilterName, e.FilterID}} {
+			if n.name != "" && n.id != "" {
+				what = append(what, fmt.Sprintf("%q → %s", n.name, short(n.id)))
+			}
+		}
+		if !e.Decision.OK() {
+			what = append(what, e.Reason)
+		}
+		fmt.Fprintf(env.stdout, "demo:   row %d, tenant %s: %s: %s\n", e.Row, short(e.Tenant), e.Decision, strings.Join(what, ", "))
+	}
+	return nil
 }
 
 // demoCheck succeeds when the report has no failed row (invalid ones are

@@ -56,7 +56,9 @@ func cmdRun(ctx context.Context, env *environment, args []string) error {
 // parseRun reads run's flags and its FILE argument.
 func parseRun(env *environment, args []string) (*runFlags, string, error) {
 	var f runFlags
-	fs := newFlagSet("run", "FILE|-", "Validate FILE, enqueue it, process every row against Graph and write the per-row report.\nRun it again after a crash to finish the rest; run it again after it finished to check (rows report existing).")
+	fs := newFlagSet("run", "FILE|-", "Validate FILE, resolve the group, filter and policy names its rows give in each row's tenant, enqueue it,\n"+
+		"process every row (add or remove) against Graph and write the per-row report: plan and apply in one step.\n"+
+		"Run it again after a crash to finish the rest; run it again after it finished to check (rows report existing).")
 	f.ing.register(fs, true)
 	f.register(fs, "FILE")
 	if err := env.parse(fs, args); err != nil {
@@ -103,10 +105,14 @@ func runPipeline(ctx context.Context, env *environment, f *runFlags, src *source
 	return p.run(ctx, env, f, src)
 }
 
-// run checks the tenants of src (preflight), enqueues it, processes it and
-// writes the report.
+// run resolves the names of src's rows, checks its tenants (preflight),
+// enqueues it, processes it and writes the report.
 func (p *pipeline) run(ctx context.Context, env *environment, f *runFlags, src *source) error {
-	imp, err := createImport(ctx, env, p.svc.Importer(), src, &f.ing, p.preflight(env, f))
+	names, err := f.ing.resolver(p.client, p.log)
+	if err != nil {
+		return err
+	}
+	imp, err := createImport(ctx, env, p.svc.Importer(), src, &f.ing, names, p.preflight(env, f))
 	if err != nil {
 		return err
 	}

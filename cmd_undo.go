@@ -44,7 +44,7 @@ func cmdUndo(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := undo.Ready(prog.ImportProgress); err != nil {
+	if err := undo.Ready(orig, prog.ImportProgress); err != nil {
 		return undoRefused(orig, err)
 	}
 	// Create gives the import its own id; this one only lets Jobs validate.

@@ -9,7 +9,7 @@ func cmdValidate(ctx context.Context, env *environment, args []string) error {
 	var o ingestOptions
 	fs := newFlagSet("validate", "FILE|-", "Check FILE as run and ingest would, without enqueueing anything. Exit 0 when every row is valid, 2 otherwise.\n"+
 		"Rows that name a group, filter or policy (group_name, filter_name, policy_name) or remove an assignment\n"+
-		"(action remove) are valid here; run and ingest take ids only: bulkassign plan resolves the names in Graph.")
+		"(action remove) are valid here without Graph: run, ingest and plan resolve the names in each row's tenant.")
 	o.register(fs, false)
 	if err := env.parse(fs, args); err != nil {
 		return err

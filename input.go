@@ -6,13 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/ingest"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/preflight"
+	"github.com/bulkassign/bulkassign/resolve"
 )
 
 // ingestOptions are the CSV flags shared by run, ingest and validate.
@@ -22,6 +25,7 @@ type ingestOptions struct {
 	skipInvalid       bool
 	maxErrors         int
 	maxInFlight       int
+	readLimit         int
 }
 
 func (o *ingestOptions) register(fs *flag.FlagSet, enqueue bool) {
@@ -31,7 +35,21 @@ func (o *ingestOptions) register(fs *flag.FlagSet, enqueue bool) {
 	if enqueue {
 		fs.BoolVar(&o.skipInvalid, "skip-invalid", false, "enqueue the valid rows and report the invalid ones as invalid (exit 1)")
 		fs.IntVar(&o.maxInFlight, "max-inflight-publishes", 1024, "JetStream publishes awaiting their ack at once")
+		fs.IntVar(&o.readLimit, "read-limit", resolve.DefaultReadLimit, "Graph reads per 20 s per tenant to resolve group_name, filter_name and policy_name")
 	}
+}
+
+// resolver returns the resolver of one import's names: it reads Graph
+// through client, paced by --read-limit.
+func (o *ingestOptions) resolver(client *graph.Client, log *slog.Logger) (*resolve.Resolver, error) {
+	if o.readLimit <= 0 {
+		return nil, fmt.Errorf("%w: --read-limit must be positive", errUsage)
+	}
+	reads, err := resolve.NewReads(resolve.ReadConfig{Limit: o.readLimit})
+	if err != nil {
+		return nil, err
+	}
+	return resolve.New(resolve.Config{Lookup: client, Reads: reads, Logger: log})
 }
 
 func (o *ingestOptions) options() ingest.Options {
@@ -114,22 +132,28 @@ func printRowErrors(w io.Writer, name string, sum ingest.Summary) {
 	}
 }
 
-// createImport validates src and enqueues it as an import through
-// importer, resuming an unfinished import of the same content (see
-// package imports). With check, each tenant of the file is checked first.
-// It prints what is wrong with invalid rows, and returns an exit-2 error
-// when the file cannot be enqueued as asked.
-func createImport(ctx context.Context, env *environment, importer *imports.Importer, src *source, o *ingestOptions, check checkFunc) (jobs.Import, error) {
-	csv := imports.CSVFile(src.path, o.options())
-	imp, err := importer.Create(ctx, imports.Spec{Name: filepath.Base(src.name), Source: src.name, Check: check}, csv)
+// createImport validates src, resolves the names its rows give through
+// names, and enqueues it as an import through importer, resuming an
+// unfinished import of the same content (see package imports). With check,
+// each tenant of the file is checked first. It prints what is wrong with
+// invalid rows (names that match no object or several among them), and
+// returns an exit-2 error when the file cannot be enqueued as asked.
+func createImport(ctx context.Context, env *environment, importer *imports.Importer, src *source, o *ingestOptions, names imports.Names, check checkFunc) (jobs.Import, error) {
+	opts := o.options()
+	opts.AllowUnresolved = true
+	rows, err := imports.ResolveNames(imports.CSVFile(src.path, opts), imports.NamesConfig{Names: names, Ingest: opts})
+	if err != nil {
+		return jobs.Import{}, err
+	}
+	imp, err := importer.Create(ctx, imports.Spec{Name: filepath.Base(src.name), Source: src.name, Check: check}, rows)
 	var se *imports.SourceError
 	if err == nil || errors.As(err, &se) {
-		printRowErrors(env.stderr, src.name, csv.Summary())
+		printRowErrors(env.stderr, src.name, rows.Summary())
 	}
 	if se == nil {
 		return imp, err
 	}
-	return imp, sourceError(env, src.name, csv.Summary(), se.Err)
+	return imp, sourceError(env, src.name, rows.Summary(), se.Err)
 }
 
 // checkFunc checks the tenants of a file before it is enqueued (see

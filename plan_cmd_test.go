@@ -80,21 +80,32 @@ func TestPlanCommand(t *testing.T) {
 	}
 }
 
-// TestValidateAcceptsNamesRunRefusesThem: validate checks a file of names
-// without Graph; run, which cannot resolve names, refuses each such row
-// by column instead of enqueueing a job it could not write.
-func TestValidateAcceptsNamesRunRefusesThem(t *testing.T) {
+// TestValidateAcceptsNamesRunResolvesThem: validate checks a file of
+// names and removals without Graph; run resolves the names in the row's
+// tenant and writes the rows (plan and apply in one step): the addition is
+// created, the removal of an assignment Graph does not hold is absent.
+func TestValidateAcceptsNamesRunResolvesThem(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, fastSim())
+	const tn = "contoso.onmicrosoft.com"
+	pilot := e.sim.SeedGroup(tn, "Pilot")
+	e.sim.SeedGroup(tn, "Other")
+	policy, err := e.sim.SeedPolicy(tn, "deviceConfigurations", "Baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
 	in := e.writeFile("names.csv", "tenant_id,kind,policy_name,target,group_name,action\n"+
-		"contoso.onmicrosoft.com,deviceConfigurations,Baseline,group,Pilot,\n"+
-		"contoso.onmicrosoft.com,deviceConfigurations,Baseline,group,Other,remove\n")
+		tn+",deviceConfigurations,Baseline,group,Pilot,\n"+
+		tn+",deviceConfigurations,Baseline,group,Other,remove\n")
 	code, out, errOut := e.run("validate", in)
 	if code != 0 || !strings.Contains(out, "2 rows valid") || !strings.Contains(out, "2 rows give names to resolve in their tenant, 1 remove assignments") {
 		t.Fatalf("validate: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, _, errOut = e.run("run", in)
-	if code != 2 || !strings.Contains(errOut, "row 2, column policy_name: names are resolved by bulkassign plan") {
-		t.Fatalf("run: exit %d\n%s", code, errOut)
+	code, out, errOut = e.run(append([]string{"run"}, append(fastWorker, in)...)...)
+	if code != 0 || !strings.Contains(out, "2 rows: created 1, existing 0, duplicate 0, failed 0, invalid 0, conflict 0, removed 0, absent 1") {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := e.sim.Assignments(tn, "deviceConfigurations", policy); len(got) != 1 || got[0].Target.GroupID != pilot {
+		t.Errorf("Graph holds %+v, want Pilot (%s) only", got, pilot)
 	}
 }

@@ -480,7 +480,7 @@ func (a *API) undo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	orig := p.Import
-	if err := undo.Ready(p.ImportProgress); err != nil {
+	if err := undo.Ready(orig, p.ImportProgress); err != nil {
 		writeError(w, http.StatusConflict, codeNotUndoable, fmt.Sprintf("import %s: %v", orig.ID, err))
 		return
 	}

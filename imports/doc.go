@@ -16,6 +16,14 @@
 // [Counts], and telling rows whose result is on its way from rows that lost
 // it, [MissingError]), and [Importer.Report] writes the report.
 //
+// # Names
+//
+// A source whose rows may give names instead of ids (group_name,
+// filter_name, policy_name) is wrapped by [ResolveNames]: its rows are
+// resolved in their own tenant when it is scanned, and the jobs it emits
+// carry the ids, so that what is enqueued and reported is what was
+// resolved. Any RowSource can be wrapped; run and ingest wrap their CSV.
+//
 // # Resume
 //
 // An import is identified by its content: the SHA-256 of its source's bytes

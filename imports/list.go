@@ -133,7 +133,9 @@ func (l *List) Emit(ctx context.Context, importID string, sink ingest.Sink) erro
 }
 
 // FailedRows returns the rows of orig that failed, as a List of their jobs
-// under their row numbers: what "bulkassign retry" enqueues again.
+// under their row numbers: what "bulkassign retry" enqueues again. A row
+// that failed because its names could not be looked up ([Resolved]) is
+// left out: it has no ids to write; running its file again resolves it.
 func (im *Importer) FailedRows(ctx context.Context, orig jobs.Import) (*List, error) {
 	results, err := im.store.Results(ctx, orig.ID)
 	if err != nil {
@@ -141,7 +143,7 @@ func (im *Importer) FailedRows(ctx context.Context, orig jobs.Import) (*List, er
 	}
 	var l List
 	for _, r := range results {
-		if r.Status == jobs.StatusFailed && r.Job != nil {
+		if r.Status == jobs.StatusFailed && r.Job != nil && !r.Job.Unresolved() {
 			l.jobs = append(l.jobs, *r.Job)
 		}
 	}

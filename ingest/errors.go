@@ -80,9 +80,9 @@ func (e *RowError) Error() string {
 	return fmt.Sprintf("row %d, column %s: %s", e.Row, e.Column, e.Reason)
 }
 
-// message is the error text without the row number, for results (which
-// carry the row themselves).
-func (e *RowError) message() string {
+// Message is the error text without the row number, for results (which
+// carry the row themselves): `column group_id: not a GUID: "x"`.
+func (e *RowError) Message() string {
 	if e.Column == "" {
 		return e.Reason
 	}

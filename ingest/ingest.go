@@ -294,7 +294,7 @@ func (p *rows) row(row int, raw rawRow, rerr *RowError) error {
 			Tenant: clip(tenant), Kind: clip(raw.Kind), PolicyID: clip(raw.Policy),
 			Target: clip(raw.Target), GroupID: clip(raw.Group),
 			FilterID: clip(raw.Filter), FilterType: clip(raw.FilterType), Intent: clip(raw.Intent), APIVersion: clip(raw.APIVersion),
-			Status: jobs.StatusInvalid, ErrorMessage: rerr.message(), At: time.Now().UTC(),
+			Status: jobs.StatusInvalid, ErrorMessage: rerr.Message(), At: time.Now().UTC(),
 		}
 		if err := p.sink.Result(p.ctx, res); err != nil {
 			return fmt.Errorf("ingest: row %d: result: %w", row, err)

@@ -217,8 +217,8 @@ func TestValidateTable(t *testing.T) {
 			}
 			for i, r := range c.results {
 				w := tt.want[i]
-				if r.Status != jobs.StatusInvalid || r.Row != w.Row || r.ImportID != "imp1" || r.ErrorMessage != w.message() {
-					t.Fatalf("result %+v, want invalid row %d %q", r, w.Row, w.message())
+				if r.Status != jobs.StatusInvalid || r.Row != w.Row || r.ImportID != "imp1" || r.ErrorMessage != w.Message() {
+					t.Fatalf("result %+v, want invalid row %d %q", r, w.Row, w.Message())
 				}
 			}
 		})

@@ -60,13 +60,20 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		o.Tenant = t
 	}
+	o.MaxErrors = o.ErrorsKept()
+	return o, nil
+}
+
+// ErrorsKept is how many row errors a [Summary] keeps under o: MaxErrors,
+// its default when zero, none when negative.
+func (o Options) ErrorsKept() int {
 	switch {
 	case o.MaxErrors == 0:
-		o.MaxErrors = defaultMaxErrors
+		return defaultMaxErrors
 	case o.MaxErrors < 0:
-		o.MaxErrors = 0
+		return 0
 	}
-	return o, nil
+	return o.MaxErrors
 }
 
 // Sink receives what [Ingest] produces, in row order, synchronously. An

@@ -3,7 +3,7 @@ package ingest
 // Summary describes one pass over an input.
 type Summary struct {
 	// Rows counts data rows (blank records excluded); Rows == Valid +
-	// Invalid + Duplicates once the whole input has been read.
+	// Invalid + Duplicates + Failed once the whole input has been read.
 	Rows int `json:"rows"`
 	// Valid counts rows that became (or would become) jobs.
 	Valid int `json:"valid"`
@@ -11,6 +11,10 @@ type Summary struct {
 	Invalid int `json:"invalid"`
 	// Duplicates counts valid rows repeating an earlier row's assignment.
 	Duplicates int `json:"duplicates"`
+	// Failed counts rows that could not be checked against Graph: a pass
+	// that resolves names (package imports) could not look one up. Ingest
+	// itself never reads Graph and leaves it 0.
+	Failed int `json:"failed,omitempty"`
 	// Errors holds the first [Options.MaxErrors] row errors, in row order.
 	Errors []RowError `json:"errors,omitempty"`
 	// ErrorCount is the number of row errors, kept or not (== Invalid).

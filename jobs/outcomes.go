@@ -53,6 +53,10 @@ type Intent struct {
 	Tries         int    `json:"tries,omitempty"`
 	TriesImportID string `json:"tries_import_id,omitempty"`
 	TriesRow      int    `json:"tries_row,omitempty"`
+	// AssignmentID is the id of the assignment a removal's write takes
+	// away ("" for an addition): when a reconcile finds it gone, the row
+	// whose write it was reports that id.
+	AssignmentID string `json:"assignment_id,omitempty"`
 }
 
 // Outcome returns the outcome stored for key, and false when there is none.

@@ -48,18 +48,23 @@ type NameError struct {
 	Candidates []graph.Named
 }
 
-// Error names the column, the name and, for an ambiguous name, every
-// candidate's id.
+// Error names the column, then says what [NameError.Reason] says.
 func (e *NameError) Error() string {
+	return "column " + e.Column + ": " + e.Reason()
+}
+
+// Reason names the name and, for an ambiguous name, every candidate's id:
+// the row error without its column.
+func (e *NameError) Reason() string {
 	if len(e.Candidates) == 0 {
-		return fmt.Sprintf("column %s: no %s named %q in tenant %s", e.Column, e.What, e.Name, e.Tenant)
+		return fmt.Sprintf("no %s named %q in tenant %s", e.What, e.Name, e.Tenant)
 	}
 	ids := make([]string, len(e.Candidates))
 	for i, c := range e.Candidates {
 		ids[i] = c.ID
 	}
-	return fmt.Sprintf("column %s: %d %ss named %q in tenant %s (%s); give the id instead",
-		e.Column, len(e.Candidates), e.What, e.Name, e.Tenant, strings.Join(ids, ", "))
+	return fmt.Sprintf("%d %ss named %q in tenant %s (%s); give the id instead",
+		len(e.Candidates), e.What, e.Name, e.Tenant, strings.Join(ids, ", "))
 }
 
 // Is matches ErrNotFound or ErrAmbiguous.

@@ -11,13 +11,16 @@ import (
 // cannot be undone (yet), and nothing should be enqueued.
 var ErrNotUndoable = errors.New("import cannot be undone")
 
-// Ready reports whether an import whose progress is p can be undone: nil
-// once every row has its result. While rows are on their way it refuses
-// (the assignments they are creating would escape the undo); when rows
-// lost their results it refuses too, naming them, since whether they
-// created anything is unknown.
-func Ready(p jobs.ImportProgress) error {
+// Ready reports whether imp, whose progress is p, can be undone: nil once
+// every row has its result, whatever else is queued for its tenants (an
+// interrupted undo of it, another import). While its rows may be on their
+// way it refuses (the assignments they are creating would escape the
+// undo); when rows lost their results it refuses too, naming them, since
+// whether they created anything is unknown.
+func Ready(imp jobs.Import, p jobs.ImportProgress) error {
 	switch {
+	case imp.Enqueued && len(p.Results) >= imp.Rows: // one result per row
+		return nil
 	case p.Waiting:
 		return fmt.Errorf("%w: rows are still on their way; undo it once it has finished", ErrNotUndoable)
 	case p.Missing > 0 && p.MissingRows.Len() > 0:

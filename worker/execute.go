@@ -48,6 +48,9 @@ type handling struct {
 	// (zero if none): a policy listing older than that may miss what it
 	// wrote, so the create strategy lists again before writing.
 	otherSince time.Time
+	// removing is the id of the assignment a removal's next write takes
+	// away, as judgeRemoval found it: recorded in the write's intent.
+	removing string
 }
 
 // handle processes one message and settles it (Ack, NakWithDelay or Term)

@@ -18,13 +18,14 @@ func (h *handling) putIntent(settled bool, last *verdict) error {
 	}
 	if !settled && last == nil {
 		in.Attempt++
+		in.AssignmentID = h.removing
 	}
 	if last != nil {
 		in.LastHTTPStatus, in.LastCode, in.LastMessage, in.LastRequestID = last.httpStatus, last.code, last.message, last.requestID
 		if !settled && h.hasIntent && h.intent.ImportID != "" {
 			// Keep who wrote the unsettled intent: a reconcile must credit
 			// the write to that row.
-			in.ImportID, in.Row = h.intent.ImportID, h.intent.Row
+			in.ImportID, in.Row, in.AssignmentID = h.intent.ImportID, h.intent.Row, h.intent.AssignmentID
 		}
 	}
 	ctx, cancel := h.recordCtx()

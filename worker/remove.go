@@ -113,12 +113,15 @@ func (h *handling) deleteOne() verdict {
 // is true with the final verdict when there is nothing to remove: absent
 // (removed when this row's own earlier write is what removed it), or
 // conflict when Graph holds the target with another filter or intent, or
-// only through a policy set. Otherwise have is the assignment to remove.
+// only through a policy set. Otherwise have is the assignment to remove,
+// whose id the write's intent records. A removal this row's write made
+// reports the id its intent recorded.
 func (h *handling) judgeRemoval(set []graph.Assignment, httpStatus int) (have graph.Assignment, v verdict, ok bool) {
 	want := h.job.Assignment()
 	have, found := findDirect(set, want)
 	switch {
 	case found && have.Compare(want) == graph.MatchSame:
+		h.removing = have.ID
 		return have, verdict{}, false
 	case found:
 		return graph.Assignment{}, conflict(have.ID, httpStatus, graph.ConflictMessage(have, want)), true
@@ -128,11 +131,10 @@ func (h *handling) judgeRemoval(set []graph.Assignment, httpStatus int) (have gr
 			return graph.Assignment{}, conflict(a.ID, httpStatus, inheritedMessage(a)), true
 		}
 	}
-	status := jobs.StatusAbsent
 	if h.inDoubt && h.intent.ImportID == h.job.ImportID && h.intent.Row == h.job.Row {
-		status = jobs.StatusRemoved // this row's write landed
+		return graph.Assignment{}, done(jobs.StatusRemoved, h.intent.AssignmentID, httpStatus), true // this row's write landed
 	}
-	return graph.Assignment{}, done(status, "", httpStatus), true
+	return graph.Assignment{}, done(jobs.StatusAbsent, "", httpStatus), true
 }
 
 // conflict is the verdict of a row that cannot be done as asked: nothing

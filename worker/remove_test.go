@@ -376,8 +376,8 @@ func (g *lossyGraph) Delete(ctx context.Context, tenant, version string, k *grap
 
 // TestRemoveLostAnswer: a removal whose answer is lost (applied, then the
 // connection reset) and whose reconciling list fails is removed exactly
-// once, reported removed (not absent) after 2 attempts, for a DELETE and
-// for an /assign.
+// once, reported removed (not absent) after 2 attempts with the id of the
+// assignment it removed, for a DELETE and for an /assign.
 func TestRemoveLostAnswer(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []string{"deviceConfigurations", "deviceCompliancePolicies"} {
@@ -393,12 +393,21 @@ func TestRemoveLostAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := b.sim.RawAssignments(tenant, kind, pid)
+			var wantID string
+			for _, a := range b.sim.Assignments(tenant, kind, pid) {
+				if a.SameTarget(j.Assignment()) {
+					wantID = a.ID
+				}
+			}
+			if wantID == "" {
+				t.Fatal("the seeded assignment has no id")
+			}
 			g := &lossyGraph{Graph: b.graph, t: t, sim: b.sim}
 			b.publish([]jobs.Job{asRemoval(j)})
 			b.run(b.newWorker(fastWorker(), g))
 			r := b.waitResults("rmlost", 1, 60*time.Second)[0]
-			if r.Status != jobs.StatusRemoved || r.Attempts != 2 {
-				t.Errorf("%s after %d attempts (%s %q), want removed after 2", r.Status, r.Attempts, r.ErrorCode, r.ErrorMessage)
+			if r.Status != jobs.StatusRemoved || r.Attempts != 2 || r.AssignmentID != wantID {
+				t.Errorf("%s %q after %d attempts (%s %q), want removed %q after 2", r.Status, r.AssignmentID, r.Attempts, r.ErrorCode, r.ErrorMessage, wantID)
 			}
 			st := b.sim.Stats()
 			if st.ResetsAfter != 1 {
