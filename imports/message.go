@@ -81,6 +81,8 @@ func kept(req jobs.Request, body []byte) (RowSource, error) {
 	switch req.Format {
 	case FormatQueue:
 		return NewMessage(body, ingest.Options{Tenant: req.Tenant, AllowExtraColumns: req.AllowExtraColumns}), nil
+	case FormatRequest:
+		return ParseRequest(body, RequestOptions{MaxBytes: len(body), Tenant: req.Tenant})
 	}
 	return nil, fmt.Errorf("kept request of unknown format %q", req.Format)
 }
