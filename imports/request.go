@@ -126,10 +126,13 @@ type RequestOptions struct {
 // invalid assignment refuses the request unless skip_invalid.
 type Request struct {
 	RequestHeader
-	body  []byte
-	elems []json.RawMessage
-	sha   string
-	sum   ingest.Summary
+	// format is how Keep says to read body again: FormatRequest, or
+	// FormatParts for an assembled request (body is its request_id).
+	format string
+	body   []byte
+	elems  []json.RawMessage
+	sha    string
+	sum    ingest.Summary
 }
 
 // ParseRequest reads a request's body strictly: malformed JSON, a field of
@@ -153,18 +156,27 @@ func ParseRequest(body []byte, opts RequestOptions) (*Request, error) {
 		return nil, err
 	}
 	digest := sha256.Sum256(trimmed)
-	r := &Request{body: trimmed, sha: hex.EncodeToString(digest[:])}
+	r := &Request{format: FormatRequest, body: trimmed, sha: hex.EncodeToString(digest[:])}
 	if elems == nil { // one bare assignment
 		r.elems = []json.RawMessage{trimmed}
 		r.Tenant = opts.Tenant
-		return r, r.checkHeader()
+		return r.checked()
 	}
 	r.elems = elems
 	if err := r.decodeHeader(fields); err != nil {
 		return nil, err
 	}
 	r.Tenant = cmp.Or(r.Tenant, opts.Tenant)
-	return r, r.checkHeader()
+	return r.checked()
+}
+
+// checked returns r when its header is valid, else the error (and no
+// request: nothing of it may be used).
+func (r *Request) checked() (*Request, error) {
+	if err := r.checkHeader(); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // splitRequest reads the top-level object: every field but "assignments"
@@ -370,5 +382,5 @@ func (r *Request) Emit(ctx context.Context, importID string, sink ingest.Sink) e
 
 // Keep implements [Keeper].
 func (r *Request) Keep() (jobs.Request, []byte) {
-	return jobs.Request{Format: FormatRequest, Tenant: r.Tenant}, r.body
+	return jobs.Request{Format: r.format, Tenant: r.Tenant}, r.body
 }

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -22,8 +20,7 @@ func (s *Store) ClaimImportKey(ctx context.Context, key, id string) (string, err
 	if err := ValidateImportID(id); err != nil {
 		return "", fmt.Errorf("claim import key: %w", err)
 	}
-	digest := sha256.Sum256([]byte(key))
-	k := importKeyPrefix + hex.EncodeToString(digest[:])
+	k := importKey(key)
 	for {
 		_, err := s.imports.Create(ctx, k, []byte(id))
 		if err == nil {

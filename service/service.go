@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/ingest"
+	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/worker"
 )
@@ -40,8 +41,26 @@ type Config struct {
 	// replicas. Default empty: no queue intake.
 	SubmitSubject string
 	// Ingest are the options queue messages are read with (the default
-	// tenant). Default: none.
+	// tenant, also that of requests without tenant_id). Default: none.
 	Ingest ingest.Options
+	// RequestsSubject is the subject (wildcards allowed) of the durable
+	// queue intake: a JetStream stream captures its messages, import
+	// requests ([imports.Request]), so that they wait for a serve, and the
+	// replicas share them through one durable consumer; each becomes
+	// exactly one import and is answered with a [contract.Receipt] (see
+	// requestIntake). Default empty: no durable intake.
+	RequestsSubject string
+	// Intake configures the durable intake's streams and consumer (its
+	// Subject is RequestsSubject; its Replicas default to the store's).
+	// Default: jobs' defaults.
+	Intake jobs.IntakeConfig
+	// RequestMaxBytes bounds a request's body. Default
+	// [imports.MaxRequestBytes] (4 MiB).
+	RequestMaxBytes int
+	// ReceiptTimeout bounds how long a request sent with a reply subject
+	// waits for its receipt before it is told where the receipt will be
+	// published. Default 2 min.
+	ReceiptTimeout time.Duration
 	// HandOffTimeout bounds how long a stopping intake waits for a live
 	// replica to answer a request it hands over. Default 30 s.
 	HandOffTimeout time.Duration
@@ -63,6 +82,8 @@ type Config struct {
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.HandOffTimeout = cmp.Or(c.HandOffTimeout, 30*time.Second)
+	c.RequestMaxBytes = cmp.Or(c.RequestMaxBytes, imports.MaxRequestBytes)
+	c.ReceiptTimeout = cmp.Or(c.ReceiptTimeout, 2*time.Minute)
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	c.Worker.Logger = cmp.Or(c.Worker.Logger, c.Logger)
 	c.Imports.Logger = cmp.Or(c.Imports.Logger, c.Logger)
@@ -84,6 +105,12 @@ func (c Config) validate() error {
 	if c.Graph == nil {
 		errs = append(errs, errors.New("no Graph client"))
 	}
+	if c.RequestMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("request max bytes %d: want > 0", c.RequestMaxBytes))
+	}
+	if c.ReceiptTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("receipt timeout %s: want > 0", c.ReceiptTimeout))
+	}
 	if c.HandOffTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("hand-off timeout %s: want > 0", c.HandOffTimeout))
 	}
@@ -103,7 +130,8 @@ type Service struct {
 	backend  *Backend
 	worker   *worker.Worker
 	importer *imports.Importer
-	submit   *submitIntake // nil without a queue intake
+	submit   *submitIntake  // nil without a queue intake
+	requests *requestIntake // nil without a durable intake
 	log      *slog.Logger
 
 	// hard ends on Abort: it cancels enqueues and writes in flight.
@@ -145,6 +173,15 @@ func New(cfg Config) (*Service, error) {
 		s.submit = &submitIntake{
 			subject: cfg.SubmitSubject, nc: b.Conn, importer: im, opts: cfg.Ingest, m: cfg.Metrics, log: cfg.Logger,
 			handOffTimeout: cfg.HandOffTimeout, ctx: s.hard,
+		}
+	}
+	if cfg.RequestsSubject != "" {
+		ic := cfg.Intake
+		ic.Subject = cfg.RequestsSubject
+		ic.Replicas = cmp.Or(ic.Replicas, b.Store.Config().Replicas)
+		s.requests = &requestIntake{
+			cfg: ic, js: b.Store.JetStream(), nc: b.Conn, importer: im, m: cfg.Metrics, log: cfg.Logger, ctx: s.hard,
+			opts: imports.RequestOptions{MaxBytes: cfg.RequestMaxBytes, Tenant: cfg.Ingest.Tenant}, timeout: cfg.ReceiptTimeout,
 		}
 	}
 	return s, nil
@@ -196,14 +233,24 @@ func (s *Service) Run(ctx context.Context) error {
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	httpDone := s.serveHTTP(httpCtx)
-	if s.submit != nil {
+	if s.submit != nil || s.requests != nil {
 		s.recover(ctx)
+	}
+	if s.submit != nil {
 		if err := s.submit.start(); err != nil {
 			stopHTTP()
 			<-httpDone
 			return err
 		}
 		defer s.submit.close() // step 4
+	}
+	if s.requests != nil {
+		if err := s.requests.start(ctx); err != nil {
+			stopHTTP()
+			<-httpDone
+			return err
+		}
+		defer s.requests.close() // step 4
 	}
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -221,6 +268,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.draining.Store(true) // step 1
 	if s.submit != nil {
 		s.submit.stopTaking()
+	}
+	if s.requests != nil {
+		s.requests.stopTaking()
 	}
 	stopWork() // step 2
 	if workDone != nil {

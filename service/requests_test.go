@@ -1,0 +1,281 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bulkassign/bulkassign/contract"
+	"github.com/bulkassign/bulkassign/graph/graphtest"
+	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/worker"
+)
+
+const requestsSubject = "bulkassign.requests.>"
+
+// withRequests turns the durable intake on, with a short ack wait, and
+// applies more (when not nil).
+func withRequests(more func(*Config)) func(*Config) {
+	return func(c *Config) {
+		c.RequestsSubject = requestsSubject
+		c.Intake.AckWait = 2 * time.Second
+		if more != nil {
+			more(c)
+		}
+	}
+}
+
+// request1 is a request of the assignments of groups from..from+n-1 with
+// the envelope fields head (e.g. `"request_id":"r1",`).
+func request1(head string, from, n int) string {
+	elems := make([]string, n)
+	for i := range n {
+		elems[i] = message(from + i)
+	}
+	return `{` + head + `"assignments":[` + strings.Join(elems, ",") + `]}`
+}
+
+// receiptOf decodes a receipt.
+func receiptOf(t *testing.T, data []byte) contract.Receipt {
+	t.Helper()
+	var rc contract.Receipt
+	if err := json.Unmarshal(data, &rc); err != nil {
+		t.Fatalf("receipt %q: %v", data, err)
+	}
+	return rc
+}
+
+// nextReceipt waits for the next receipt on sub.
+func nextReceipt(t *testing.T, sub *nats.Subscription) contract.Receipt {
+	t.Helper()
+	msg, err := sub.NextMsg(30 * time.Second)
+	if err != nil {
+		t.Fatalf("no receipt on %s: %v", sub.Subject, err)
+	}
+	return receiptOf(t, msg.Data)
+}
+
+// finished waits until import id has a result for each of its rows and
+// returns its counts.
+func (r *replica) finished(id string) map[contract.Status]int {
+	r.t.Helper()
+	ctx := natstest.Context(r.t)
+	im := r.svc.Importer()
+	imp, err := r.svc.backend.Store.Import(ctx, id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := im.Wait(ctx, imp, nil); err != nil {
+		r.t.Fatal(err)
+	}
+	p, err := im.Progress(ctx, imp)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return p.Counts
+}
+
+// metric reports whether the replica's /metrics has the line.
+func (r *replica) metric(line string) bool {
+	resp, err := http.Get("http://" + r.addr + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(body), "\n"+line+"\n")
+}
+
+// assignedOnce fails unless every group from..from+n-1 is assigned exactly
+// once.
+func assignedOnce(t *testing.T, sim *graphtest.Server, from, n int) {
+	t.Helper()
+	count := map[string]int{}
+	for _, a := range sim.Assignments("contoso.onmicrosoft.com", "deviceConfigurations", "6b0d549b-6f03-675a-1600-a35a099950d8") {
+		count[strings.ToLower(a.Target.GroupID)]++
+	}
+	for i := from; i < from+n; i++ {
+		if g := fmt.Sprintf("aaaaaaaa-bbbb-cccc-dddd-%012x", i); count[g] != 1 {
+			t.Errorf("group %s assigned %d times, want 1", g, count[g])
+		}
+	}
+}
+
+// streamMsgs returns the messages stored in a stream.
+func streamMsgs(t *testing.T, nc *nats.Conn, name string) uint64 {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(natstest.Context(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(natstest.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// TestRequestWaitsForServe (done-when 1): a request published while no
+// serve runs waits in the stream, and becomes an import once one starts;
+// its receipt is published on bulkassign.receipts.<request_id>.
+func TestRequestWaitsForServe(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{})
+	url := natstest.Plain(t)
+	nc := connect(t, url)
+	first := startReplicaWith(t, url, sim, worker.Config{}, withRequests(nil)) // provisions the stream
+	first.stop()
+	<-first.done
+
+	receipts, err := nc.SubscribeSync("bulkassign.receipts.nightly-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("bulkassign.requests.nightly", []byte(request1(`"request_id":"nightly-1","name":"nightly",`, 0, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request stored", func() bool { return streamMsgs(t, nc, jobs.RequestsStream) == 1 })
+
+	b := startReplicaWith(t, url, sim, worker.Config{}, withRequests(nil))
+	rc := nextReceipt(t, receipts)
+	if rc.ImportID == "" || rc.RequestID != "nightly-1" || rc.Accepted != 3 || rc.Error != "" || len(rc.Rejected) != 0 {
+		t.Fatalf("receipt %+v", rc)
+	}
+	if c := b.finished(rc.ImportID); c[contract.StatusCreated] != 3 {
+		t.Fatalf("counts %v", c)
+	}
+	assignedOnce(t, sim, 0, 3)
+	waitFor(t, "the request acknowledged", func() bool { return streamMsgs(t, nc, jobs.RequestsStream) == 0 })
+}
+
+// ask sends a request with a reply subject (nats req) and returns the
+// receipt.
+func ask(t *testing.T, nc *nats.Conn, subject, body string) contract.Receipt {
+	t.Helper()
+	msg, err := nc.Request(subject, []byte(body), 30*time.Second)
+	if err != nil {
+		t.Fatalf("request on %s (%.100s): %v", subject, body, err)
+	}
+	return receiptOf(t, msg.Data)
+}
+
+// TestRequestBadInput (done-when 3): every bad request sent with a reply
+// subject gets its specific error in plain words (element index and
+// column where one is at fault), a copy in the dead-letter stream with the
+// reason in a header, and is counted; the service keeps serving, and a
+// request sent with a reply subject gets its receipt (not JetStream's
+// publish acknowledgement). A publish over the server's max payload fails
+// at the sender with a clear error.
+func TestRequestBadInput(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{})
+	url := natstest.Plain(t)
+	nc := connect(t, url)
+	a := startReplicaWith(t, url, sim, worker.Config{}, withRequests(func(c *Config) { c.RequestMaxBytes = 512 << 10 }))
+	oversize := request1(`"request_id":"big",`, 0, 3000) // about 600 KB
+	hundredK := `{"request_id":"many","assignments":[` + strings.Repeat(`{},`, 99_999) + `{}]}`
+	tests := []struct {
+		name      string
+		body      string
+		err       string // the receipt's error starts with it
+		rejection *contract.Rejection
+	}{
+		{"malformed JSON", `{"request_id":"m1","assignments":[` + message(1) + `,{"kind":"x",]}`,
+			"assignments[1]: not valid JSON at byte ", &contract.Rejection{Index: 1}},
+		{"wrong type in the envelope", `{"request_id":"m2","skip_invalid":"yes","assignments":[` + message(1) + `]}`,
+			"field skip_invalid: want true or false, got text", nil},
+		{"wrong type in an assignment", `{"request_id":"m3","assignments":[` + message(1) + `,{"tenant_id":42}]}`,
+			"1 of 2 assignments invalid; nothing enqueued", &contract.Rejection{Index: 1, Column: contract.ColTenant, Reason: "want text (a JSON string), got a number"}},
+		{"unknown envelope field", `{"request_id":"m4","priority":1,"assignments":[` + message(1) + `]}`,
+			"field priority: unknown field; a request's fields are request_id, name, tenant_id, skip_invalid, part, parts, assignments", nil},
+		{"unknown column", `{"request_id":"m5","assignments":[` + strings.Replace(message(1), `"kind"`, `"colour":"red","kind"`, 1) + `]}`,
+			"1 of 1 assignments invalid; nothing enqueued", &contract.Rejection{Index: 0, Column: "colour"}},
+		{"oversize", oversize, "the request is ", nil},
+		{"100,000 elements", hundredK, "field assignments: more than 10000 assignments; at most 10000 per message", nil},
+		{"injection in request_id", `{"request_id":"x\" or 1 eq 1","assignments":[` + message(1) + `]}`,
+			`field request_id: "x\" or 1 eq 1": use 1 to 64 letters, digits, '-' and '_'`, nil},
+		{"injection in a group id", `{"request_id":"m6","assignments":[` + strings.Replace(message(1), "aaaaaaaa-bbbb-cccc-dddd-000000000001", `x') or startswith(id,'a`, 1) + `]}`,
+			"1 of 1 assignments invalid; nothing enqueued", &contract.Rejection{Index: 0, Column: contract.ColGroup}},
+		{"filter fragment in a policy id", `{"request_id":"m7","assignments":[` + strings.Replace(message(1), "6b0d549b-6f03-675a-1600-a35a099950d8", `6b0d549b?$filter=id ne ''`, 1) + `]}`,
+			"1 of 1 assignments invalid; nothing enqueued", &contract.Rejection{Index: 0, Column: contract.ColPolicy}},
+		{"control character in a tenant", `{"request_id":"m8","assignments":[` + strings.Replace(message(1), "contoso.onmicrosoft.com", `contoso\n.com`, 1) + `]}`,
+			"1 of 1 assignments invalid; nothing enqueued", &contract.Rejection{Index: 0, Column: contract.ColTenant}},
+		{"not an object", `"hello"`, `want a JSON object: a request with "assignments", or one assignment`, nil},
+	}
+	for i, tt := range tests {
+		start := time.Now()
+		rc := ask(t, nc, "bulkassign.requests.test", tt.body)
+		if rc.ImportID != "" || !strings.HasPrefix(rc.Error, tt.err) {
+			t.Errorf("%s: receipt %+v, want error %q", tt.name, rc, tt.err)
+		}
+		for _, goName := range []string{"Go struct", "Go value", "of type", "json:", "rawRow"} {
+			if strings.Contains(rc.Error, goName) || (len(rc.Rejected) > 0 && strings.Contains(rc.Rejected[0].Reason, goName)) {
+				t.Errorf("%s: %+v names Go internals", tt.name, rc)
+			}
+		}
+		if w := tt.rejection; w != nil {
+			if len(rc.Rejected) != 1 || rc.Rejected[0].Index != w.Index || rc.Rejected[0].Column != w.Column ||
+				(w.Reason != "" && rc.Rejected[0].Reason != w.Reason) || rc.Rejected[0].Reason == "" {
+				t.Errorf("%s: rejected %+v, want %+v", tt.name, rc.Rejected, *w)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: answered in %s", tt.name, d)
+		}
+		n := i + 1
+		waitFor(t, fmt.Sprintf("%d dead letters", n), func() bool { return streamMsgs(t, nc, jobs.DeadLetterStream) == uint64(n) })
+		if !a.metric(fmt.Sprintf(`bulkassign_malformed_messages_total{source="queue"} %d`, n)) {
+			t.Errorf("%s: the counter is not %d", tt.name, n)
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := js.Stream(natstest.Context(t), jobs.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := ds.GetLastMsgForSubject(natstest.Context(t), "bulkassign.deadletter.requests.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dead.Header.Get(jobs.DeadReasonHeader); got != tests[len(tests)-1].err || string(dead.Data) != `"hello"` ||
+		dead.Header.Get(jobs.DeadSubjectHeader) != "bulkassign.requests.test" {
+		t.Errorf("dead letter %q, headers %v", dead.Data, dead.Header)
+	}
+
+	// The service keeps serving: a valid request, with and without a
+	// request_id, gets its import.
+	if rc := ask(t, nc, "bulkassign.requests.test", request1(`"request_id":"ok-1",`, 10, 2)); rc.ImportID == "" || rc.Accepted != 2 {
+		t.Fatalf("valid request after the bad ones: %+v", rc)
+	}
+	rc := ask(t, nc, "bulkassign.requests.test", message(12))
+	if rc.ImportID == "" || rc.Accepted != 1 || rc.RequestID != "" {
+		t.Fatalf("bare assignment: %+v", rc)
+	}
+	if again := ask(t, nc, "bulkassign.requests.other", message(12)); again.ImportID == "" || again.ImportID == rc.ImportID {
+		t.Fatalf("the same bare assignment again is a new message, so a new import: %+v after %+v", again, rc)
+	}
+
+	// Over the server's max payload (1 MB here), nats.go refuses the
+	// publish itself.
+	huge := make([]byte, nc.MaxPayload()+1)
+	if err := nc.Publish("bulkassign.requests.test", huge); !errors.Is(err, nats.ErrMaxPayload) || !strings.Contains(err.Error(), "maximum payload exceeded") {
+		t.Errorf("oversized publish: %v, want nats.ErrMaxPayload", err)
+	}
+}
