@@ -31,9 +31,8 @@ const maxRelays = 256
 // receiptClockSlack is how much older than a request's arrival at the
 // relay a receipt may be and still be its receipt (the relay's and the
 // NATS server's clocks differ a little). The receipt of an identical
-// request (same subject and body, or same request_id) sent less than this
-// before may answer it: both are the same import when they carry a
-// request_id.
+// message (same subject and body) sent less than this before may answer
+// it: with a request_id both are the same import anyway.
 const receiptClockSlack = 100 * time.Millisecond
 
 // retryDelay is how long a request whose enqueue failed for a reason of
@@ -144,13 +143,14 @@ func (in *requestIntake) handle(msg jetstream.Msg) {
 	defer func() {
 		if p := recover(); p != nil {
 			in.log.Error("import request handler panicked", slog.Any("panic", p))
-			in.refuse(msg, receiptKey(nil, msg.Subject(), msg.Data()), contract.Receipt{Rejected: []contract.Rejection{}, Error: "internal error handling the request"})
+			key, token := receiptKey(nil, msg.Subject(), msg.Data())
+			in.refuse(msg, key, token, contract.Receipt{Rejected: []contract.Rejection{}, Error: "internal error handling the request"})
 		}
 	}()
 	req, err := imports.ParseRequest(msg.Data(), in.opts)
-	key := receiptKey(req, msg.Subject(), msg.Data())
+	key, token := receiptKey(req, msg.Subject(), msg.Data())
 	if err != nil {
-		in.refuse(msg, key, imports.NewReceipt(nil, jobs.Import{}, err))
+		in.refuse(msg, key, token, imports.NewReceipt(nil, jobs.Import{}, err))
 		return
 	}
 	var rc contract.Receipt
@@ -166,7 +166,7 @@ func (in *requestIntake) handle(msg jetstream.Msg) {
 	}
 	switch {
 	case requestRefused(err):
-		in.refuse(msg, key, rc)
+		in.refuse(msg, key, token, rc)
 	case err != nil && in.ctx.Err() != nil:
 		// The hard stop: not acknowledged, so delivered again after the
 		// ack wait, and its import resumed.
@@ -177,7 +177,7 @@ func (in *requestIntake) handle(msg jetstream.Msg) {
 			in.log.Warn("hand an import request back", slog.Any("error", err))
 		}
 	default:
-		in.answer(key, rc)
+		in.answer(key, token, rc)
 		in.ack(msg)
 	}
 }
@@ -243,7 +243,7 @@ func (in *requestIntake) part(req *imports.Request) (contract.Receipt, error) {
 
 // refuse answers a refused request, counts it, copies it to the
 // dead-letter stream and acknowledges it.
-func (in *requestIntake) refuse(msg jetstream.Msg, key string, rc contract.Receipt) {
+func (in *requestIntake) refuse(msg jetstream.Msg, key, token string, rc contract.Receipt) {
 	in.m.MalformedMessage("queue")
 	in.log.Info("refused an import request", slog.String("subject", msg.Subject()), slog.String("reason", rc.Error))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(in.ctx), 10*time.Second)
@@ -253,19 +253,19 @@ func (in *requestIntake) refuse(msg jetstream.Msg, key string, rc contract.Recei
 		_ = msg.NakWithDelay(retryDelay)
 		return
 	}
-	in.answer(key, rc)
+	in.answer(key, token, rc)
 	in.ack(msg)
 }
 
 // answer keeps the receipt (for the relay) and publishes it.
-func (in *requestIntake) answer(key string, rc contract.Receipt) {
+func (in *requestIntake) answer(key, token string, rc contract.Receipt) {
 	data, _ := json.Marshal(rc) // strings and numbers: cannot fail
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(in.ctx), 10*time.Second)
 	defer cancel()
 	if err := in.intake.PutReceipt(ctx, key, data); err != nil {
 		in.log.Warn("keep a receipt", slog.Any("error", err))
 	}
-	if err := in.nc.Publish(contract.ReceiptSubjectPrefix+subjectToken(key), data); err != nil {
+	if err := in.nc.Publish(contract.ReceiptSubjectPrefix+token, data); err != nil {
 		in.log.Warn("publish a receipt", slog.Any("error", err))
 	}
 }
@@ -304,19 +304,22 @@ func (in *requestIntake) keepAlive(msg jetstream.Msg) (stop func()) {
 	}
 }
 
-// receiptKey is the key a request's receipt is kept under: its
-// request_id ("<request_id>.<part>" for a part), or, without one, "sha-"
-// and the first 32 hex digits of the SHA-256 of its subject, a space and
-// its body.
-func receiptKey(req *imports.Request, subject string, body []byte) string {
+// receiptKey is the key a request's receipt is kept under, and the token
+// of the subject it is published on (bulkassign.receipts.<token>): its
+// request_id, or "sha-" and the first 32 hex digits of the SHA-256 of its
+// subject, a space and its body when it has none. The key adds the part
+// number of a part and the digest of the message, so that a request sent
+// again corrected is not answered with the receipt of its first version.
+func receiptKey(req *imports.Request, subject string, body []byte) (key, token string) {
+	digest := sha256.Sum256(append([]byte(subject+" "), body...))
+	sum := hex.EncodeToString(digest[:16])
 	switch {
 	case req != nil && req.InParts():
-		return fmt.Sprintf("%s.%d", req.ID, req.Part)
+		return fmt.Sprintf("%s.%d.%s", req.ID, req.Part, sum), req.ID
 	case req != nil && req.ID != "":
-		return req.ID
+		return req.ID + "." + sum, req.ID
 	}
-	digest := sha256.Sum256(append([]byte(subject+" "), body...))
-	return "sha-" + hex.EncodeToString(digest[:16])
+	return "sha-" + sum, "sha-" + sum
 }
 
 // relayReceipt forwards the receipt of a request sent with a reply
@@ -327,7 +330,7 @@ func (in *requestIntake) relayReceipt(msg *nats.Msg) {
 	}
 	arrived := time.Now()
 	req, _ := imports.ParseRequest(msg.Data, in.opts)
-	key := receiptKey(req, msg.Subject, msg.Data)
+	key, token := receiptKey(req, msg.Subject, msg.Data)
 	select {
 	case in.sem <- struct{}{}:
 	default:
@@ -336,14 +339,14 @@ func (in *requestIntake) relayReceipt(msg *nats.Msg) {
 	}
 	in.relays.Go(func() {
 		defer func() { <-in.sem }()
-		in.forward(msg, key, arrived)
+		in.forward(msg, key, token, arrived)
 	})
 }
 
 // forward waits for the receipt kept under key after arrived and sends it
 // to msg's reply subject; after the relay timeout it says where the
 // receipt will be published instead.
-func (in *requestIntake) forward(msg *nats.Msg, key string, arrived time.Time) {
+func (in *requestIntake) forward(msg *nats.Msg, key, token string, arrived time.Time) {
 	ctx, cancel := context.WithTimeout(in.relayCtx, in.timeout)
 	defer cancel()
 	w, err := in.intake.WatchReceipt(ctx, key)
@@ -368,7 +371,7 @@ func (in *requestIntake) forward(msg *nats.Msg, key string, arrived time.Time) {
 			}
 			rc := contract.Receipt{Rejected: []contract.Rejection{}, Error: fmt.Sprintf(
 				"no receipt within %s: the request is queued and will be processed; its receipt will be published on %s%s",
-				in.timeout, contract.ReceiptSubjectPrefix, subjectToken(key))}
+				in.timeout, contract.ReceiptSubjectPrefix, token)}
 			data, _ := json.Marshal(rc)
 			if err := msg.Respond(data); err != nil {
 				in.log.Warn("send a receipt", slog.Any("error", err))
@@ -376,15 +379,4 @@ func (in *requestIntake) forward(msg *nats.Msg, key string, arrived time.Time) {
 			return
 		}
 	}
-}
-
-// subjectToken is the receipts subject token of a receipt key: a part's
-// receipts go to its request_id's subject.
-func subjectToken(key string) string {
-	for i := range len(key) {
-		if key[i] == '.' {
-			return key[:i]
-		}
-	}
-	return key
 }

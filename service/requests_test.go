@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,7 +69,8 @@ func nextReceipt(t *testing.T, sub *nats.Subscription) contract.Receipt {
 // returns its counts.
 func (r *replica) finished(id string) map[contract.Status]int {
 	r.t.Helper()
-	ctx := natstest.Context(r.t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	im := r.svc.Importer()
 	imp, err := r.svc.backend.Store.Import(ctx, id)
 	if err != nil {
@@ -278,4 +280,113 @@ func TestRequestBadInput(t *testing.T) {
 	if err := nc.Publish("bulkassign.requests.test", huge); !errors.Is(err, nats.ErrMaxPayload) || !strings.Contains(err.Error(), "maximum payload exceeded") {
 		t.Errorf("oversized publish: %v, want nats.ErrMaxPayload", err)
 	}
+}
+
+// TestRequestInParts: a request in three parts (sent in any order, one of
+// them twice) is one import of every part's assignments, numbered across
+// the parts; each part is acknowledged with the parts received so far, and
+// the last with the import.
+func TestRequestInParts(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{})
+	url := natstest.Plain(t)
+	nc := connect(t, url)
+	a := startReplicaWith(t, url, sim, worker.Config{}, withRequests(nil))
+	part := func(n, from int) string {
+		return request1(fmt.Sprintf(`"request_id":"big-7","name":"big","part":%d,"parts":3,`, n), from, 4)
+	}
+	if rc := ask(t, nc, "bulkassign.requests.big", part(3, 8)); rc.ImportID != "" || rc.Parts != 3 || rc.PartsReceived != 1 || rc.Error != "" {
+		t.Fatalf("part 3: %+v", rc)
+	}
+	if rc := ask(t, nc, "bulkassign.requests.big", part(1, 0)); rc.ImportID != "" || rc.PartsReceived != 2 {
+		t.Fatalf("part 1: %+v", rc)
+	}
+	bad := strings.Replace(part(2, 4), "aaaaaaaa-bbbb-cccc-dddd-000000000005", "nope", 1)
+	if rc := ask(t, nc, "bulkassign.requests.big", bad); rc.Error != "1 of 4 assignments invalid; nothing enqueued" ||
+		len(rc.Rejected) != 1 || rc.Rejected[0].Index != 1 || rc.Rejected[0].Column != contract.ColGroup {
+		t.Fatalf("a bad part 2 is refused at once: %+v", rc)
+	}
+	rc := ask(t, nc, "bulkassign.requests.big", part(2, 4))
+	if rc.ImportID == "" || rc.Accepted != 12 || rc.PartsReceived != 3 || rc.RequestID != "big-7" {
+		t.Fatalf("last part: %+v", rc)
+	}
+	if again := ask(t, nc, "bulkassign.requests.big", part(1, 0)); again.ImportID != rc.ImportID {
+		t.Fatalf("part 1 again: %+v, want import %s", again, rc.ImportID)
+	}
+	if c := a.finished(rc.ImportID); c[contract.StatusCreated] != 12 {
+		t.Fatalf("counts %v", c)
+	}
+	imps, err := a.svc.backend.Store.Imports(natstest.Context(t))
+	if err != nil || len(imps) != 1 || imps[0].Name != "big" || imps[0].RowSet.Format(0) != "1-12" {
+		t.Fatalf("imports %+v, %v", imps, err)
+	}
+	results, err := a.svc.backend.Store.Results(natstest.Context(t), rc.ImportID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		// Part 1 holds groups 0-3 (rows 1-4), part 2 groups 4-7, part 3 groups 8-11.
+		if want := fmt.Sprintf("aaaaaaaa-bbbb-cccc-dddd-%012x", r.Row-1); r.GroupID != want {
+			t.Errorf("row %d: group %s, want %s", r.Row, r.GroupID, want)
+		}
+	}
+	assignedOnce(t, sim, 0, 12)
+	if kept, err := a.svc.backend.Store.Parts(natstest.Context(t), "big-7"); err != nil || len(kept) != 0 {
+		t.Errorf("parts kept after the import: %d, %v", len(kept), err)
+	}
+}
+
+// TestRequestReplicaKilled (done-when 1): two replicas share the
+// requests; the one enqueueing a request is killed (Abort) half way, and
+// the other, given it again after the ack wait, finishes the same import:
+// exactly one import, every row written once.
+func TestRequestReplicaKilled(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{Window: time.Second, AppWriteLimit: 5000, TenantWriteLimit: 5000})
+	url := natstest.Plain(t)
+	nc := connect(t, url)
+	const rows = 1000
+	fast := worker.Config{WriteLimit: 5000, WriteWindow: time.Second}
+	// One row per checkpoint, one publish at a time: slow enough to kill
+	// it half way.
+	a := startReplicaWith(t, url, sim, fast, withRequests(func(c *Config) {
+		c.Imports.Checkpoint, c.Imports.MaxInFlight = 1, 1
+	}))
+	receipts, err := nc.SubscribeSync("bulkassign.receipts.kill-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("bulkassign.requests.kill", []byte(request1(`"request_id":"kill-1",`, 0, rows))); err != nil {
+		t.Fatal(err)
+	}
+	store := a.svc.backend.Store
+	var first jobs.Import
+	waitFor(t, "the enqueue half way", func() bool {
+		imps, err := store.Imports(natstest.Context(t))
+		if err != nil || len(imps) != 1 {
+			return false
+		}
+		first = imps[0]
+		return first.Emitted >= 50
+	})
+	b := startReplicaWith(t, url, sim, fast, withRequests(nil))
+	a.svc.Abort()
+	<-a.done
+	if first.Enqueued || first.Emitted >= rows {
+		t.Fatalf("the import was enqueued before the kill: %+v", first)
+	}
+	rc := nextReceipt(t, receipts)
+	if rc.ImportID != first.ID || rc.Accepted != rows {
+		t.Fatalf("receipt %+v, want import %s with %d rows", rc, first.ID, rows)
+	}
+	if c := b.finished(first.ID); c[contract.StatusCreated] != rows {
+		t.Fatalf("counts %v", c)
+	}
+	imps, err := b.svc.backend.Store.Imports(natstest.Context(t))
+	if err != nil || len(imps) != 1 {
+		t.Fatalf("imports %+v, %v; want exactly one", imps, err)
+	}
+	results, err := b.svc.backend.Store.Results(natstest.Context(t), first.ID)
+	if err != nil || len(results) != rows {
+		t.Fatalf("%d results, %v; want one per row", len(results), err)
+	}
+	assignedOnce(t, sim, 0, rows)
 }
