@@ -32,6 +32,9 @@ type Spec struct {
 	// with other content fails with [ErrKeyReused]. Default "": the import
 	// is identified by its content (see the package documentation).
 	Key string
+	// RequestID is the request_id of the request the import comes from,
+	// recorded with it. Default "".
+	RequestID string
 }
 
 // ErrKeyReused is wrapped (in a *[SourceError]) by [Importer.Create] when
@@ -167,6 +170,7 @@ func (im *Importer) record(ctx context.Context, id string, spec Spec, src RowSou
 		ID:         id,
 		Name:       spec.Name,
 		Source:     spec.Source,
+		RequestID:  spec.RequestID,
 		SHA256:     content.SHA256,
 		Created:    time.Now().UTC(),
 		Rows:       content.Rows,

@@ -349,7 +349,7 @@ func (r *Request) Spec(source, fallbackKey string) Spec {
 	if name == "" && r.ID != "" {
 		name = "request " + r.ID
 	}
-	return Spec{Name: cmp.Or(name, "queue request"), Source: source, Key: cmp.Or(r.ID, fallbackKey)}
+	return Spec{Name: cmp.Or(name, "queue request"), Source: source, Key: cmp.Or(r.ID, fallbackKey), RequestID: r.ID}
 }
 
 // Summary returns the summary of the last pass: the assignments, and what

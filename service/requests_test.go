@@ -390,3 +390,42 @@ func TestRequestReplicaKilled(t *testing.T) {
 	}
 	assignedOnce(t, sim, 0, rows)
 }
+
+// TestRequestFinishedEvent (done-when 2): an import through the queue
+// finishes with a correct report and a finished event carrying its counts
+// by status, its request_id and its duration.
+func TestRequestFinishedEvent(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{})
+	url := natstest.Plain(t)
+	nc := connect(t, url)
+	a := startReplicaWith(t, url, sim, worker.Config{}, withRequests(func(c *Config) {
+		c.Events, c.EventInterval = true, 50*time.Millisecond
+	}))
+	finished, err := nc.SubscribeSync("bulkassign.events.import.*.finished")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"request_id":"ev-1","skip_invalid":true,"assignments":[` + message(0) + "," + message(1) + "," + message(2) + "," + message(0) + "," +
+		strings.Replace(message(3), "aaaaaaaa-bbbb", "bad", 1) + `]}`
+	rc := ask(t, nc, "bulkassign.requests.ev", body)
+	if rc.ImportID == "" || rc.Accepted != 3 || rc.Duplicates != 1 || len(rc.Rejected) != 1 || rc.Rejected[0].Index != 4 {
+		t.Fatalf("receipt %+v", rc)
+	}
+	msg, err := finished.NextMsg(60 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev contract.ImportEvent
+	if err := json.Unmarshal(msg.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := map[contract.Status]int{contract.StatusCreated: 3, contract.StatusDuplicate: 1, contract.StatusInvalid: 1}
+	if msg.Subject != "bulkassign.events.import."+rc.ImportID+".finished" || ev.ImportID != rc.ImportID || ev.RequestID != "ev-1" ||
+		ev.Rows != 5 || fmt.Sprint(ev.Counts) != fmt.Sprint(want) || ev.FinishedAt == nil || ev.DurationSeconds < 0 {
+		t.Fatalf("%s: %+v, want counts %v", msg.Subject, ev, want)
+	}
+	if c := a.finished(rc.ImportID); fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Errorf("report counts %v, event %v", c, ev.Counts)
+	}
+	assignedOnce(t, sim, 0, 3)
+}

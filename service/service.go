@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bulkassign/bulkassign/events"
 	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/ingest"
 	"github.com/bulkassign/bulkassign/jobs"
@@ -64,6 +66,17 @@ type Config struct {
 	// HandOffTimeout bounds how long a stopping intake waits for a live
 	// replica to answer a request it hands over. Default 30 s.
 	HandOffTimeout time.Duration
+	// Events publishes the started and finished events of every import of
+	// the store, whatever created it (see package events); one replica
+	// publishes each. Default false.
+	Events bool
+	// EventInterval is how often unfinished imports are checked for their
+	// finished event. Default 1 s.
+	EventInterval time.Duration
+	// Webhook, when its URL is set, also POSTs every event this replica
+	// publishes (Events only). Its Logger defaults to the service's.
+	// Default: none.
+	Webhook events.WebhookConfig
 	// MetricsAddr is the address of /metrics, /healthz and /readyz (e.g.
 	// ":9090"). Default empty: none, unless MetricsListener is set.
 	MetricsAddr string
@@ -130,8 +143,10 @@ type Service struct {
 	backend  *Backend
 	worker   *worker.Worker
 	importer *imports.Importer
-	submit   *submitIntake  // nil without a queue intake
-	requests *requestIntake // nil without a durable intake
+	submit   *submitIntake     // nil without a queue intake
+	requests *requestIntake    // nil without a durable intake
+	events   *events.Publisher // nil without events
+	webhook  *events.Webhook   // nil without a webhook
 	log      *slog.Logger
 
 	// hard ends on Abort: it cancels enqueues and writes in flight.
@@ -173,6 +188,19 @@ func New(cfg Config) (*Service, error) {
 		s.submit = &submitIntake{
 			subject: cfg.SubmitSubject, nc: b.Conn, importer: im, opts: cfg.Ingest, m: cfg.Metrics, log: cfg.Logger,
 			handOffTimeout: cfg.HandOffTimeout, ctx: s.hard,
+		}
+	}
+	if cfg.Events {
+		if cfg.Webhook.URL != "" {
+			wc := cfg.Webhook
+			wc.Logger = cmp.Or(wc.Logger, cfg.Logger)
+			if s.webhook, err = events.NewWebhook(wc); err != nil {
+				return nil, err
+			}
+		}
+		s.events, err = events.New(events.Config{Store: b.Store, Conn: b.Conn, Interval: cfg.EventInterval, Webhook: s.webhook, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if cfg.RequestsSubject != "" {
@@ -253,6 +281,9 @@ func (s *Service) Run(ctx context.Context) error {
 		defer s.requests.close() // step 4
 	}
 
+	stopEvents := s.runEvents(ctx)
+	defer stopEvents() // step 4
+
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	workDone := make(chan error, 1)
@@ -282,6 +313,28 @@ func (s *Service) Run(ctx context.Context) error {
 		workErr = nil
 	}
 	return workErr
+}
+
+// runEvents starts the events publisher and the webhook, if any, until
+// the returned function is called (it waits for them to stop).
+func (s *Service) runEvents(ctx context.Context) (stop func()) {
+	if s.events == nil {
+		return func() {}
+	}
+	evCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.events.Run(evCtx); err != nil {
+			s.log.Error("import events stopped", slog.Any("error", err))
+		}
+	})
+	if s.webhook != nil {
+		wg.Go(func() { s.webhook.Run(evCtx) })
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // recover completes the imports whose enqueue a crash interrupted.
