@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -428,4 +429,72 @@ func TestRequestFinishedEvent(t *testing.T) {
 		t.Errorf("report counts %v, event %v", c, ev.Counts)
 	}
 	assignedOnce(t, sim, 0, 3)
+}
+
+// TestReadmeExamples: the nats pub and nats req lines of README's
+// "Durable requests" work verbatim: each req gets a receipt naming its
+// import, each pub's receipt comes on bulkassign.receipts.<request_id>.
+func TestReadmeExamples(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "### Durable requests")
+	section, _, _ = strings.Cut(section, "\n### ")
+	if !ok {
+		t.Fatal("README has no Durable requests section")
+	}
+	type example struct{ verb, subject, body string }
+	var examples []example
+	for line := range strings.SplitSeq(section, "\n") {
+		head, rest, quoted := strings.Cut(line, " '")
+		fields := strings.Fields(head)
+		if !quoted || len(fields) < 3 || fields[0] != "nats" || (fields[1] != "req" && fields[1] != "pub") {
+			continue
+		}
+		var args []string
+		for i := 2; i < len(fields); i++ {
+			if strings.HasPrefix(fields[i], "--") {
+				i++ // the flag's value
+				continue
+			}
+			args = append(args, fields[i])
+		}
+		if len(args) != 1 || !strings.HasSuffix(rest, "'") {
+			t.Fatalf("README line not understood: %s", line)
+		}
+		examples = append(examples, example{fields[1], args[0], strings.TrimSuffix(rest, "'")})
+	}
+	if len(examples) != 3 {
+		t.Fatalf("%d nats req/pub examples in README, want 3: %+v", len(examples), examples)
+	}
+	sim := graphtest.Start(t, graphtest.Config{})
+	url := natstest.Plain(t)
+	nc := connect(t, url)
+	startReplicaWith(t, url, sim, worker.Config{}, withRequests(nil))
+	for _, ex := range examples {
+		var rc contract.Receipt
+		switch ex.verb {
+		case "req":
+			rc = ask(t, nc, ex.subject, ex.body)
+		case "pub":
+			var head struct {
+				RequestID string `json:"request_id"`
+			}
+			if err := json.Unmarshal([]byte(ex.body), &head); err != nil || head.RequestID == "" {
+				t.Fatalf("README pub example without request_id: %s", ex.body)
+			}
+			sub, err := nc.SubscribeSync(contract.ReceiptSubjectPrefix + head.RequestID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Publish(ex.subject, []byte(ex.body)); err != nil {
+				t.Fatal(err)
+			}
+			rc = nextReceipt(t, sub)
+		}
+		if rc.ImportID == "" || rc.Error != "" || rc.Accepted != 1 {
+			t.Errorf("nats %s %s: receipt %+v", ex.verb, ex.subject, rc)
+		}
+	}
 }
