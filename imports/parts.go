@@ -1,13 +1,10 @@
 package imports
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-
-	"github.com/bulkassign/bulkassign/jobs"
 )
 
 // FormatParts is the [jobs.Request] format of a request sent in parts: its
@@ -19,38 +16,6 @@ const FormatParts = "parts"
 // request disagree on how many there are, or on name, tenant_id or
 // skip_invalid.
 var ErrPartsDisagree = errors.New("the parts of the request disagree")
-
-// KeepPart keeps part req of a request in parts and returns every part
-// kept so far, by part number (req's included).
-func (im *Importer) KeepPart(ctx context.Context, req *Request) (map[int][]byte, error) {
-	if !req.InParts() {
-		return nil, errors.New("keep part: not a part")
-	}
-	if err := im.store.PutPart(ctx, req.ID, req.Part, req.body); err != nil {
-		return nil, err
-	}
-	return im.store.Parts(ctx, req.ID)
-}
-
-// DropParts drops the kept parts of req's request (once its import is
-// enqueued).
-func (im *Importer) DropParts(ctx context.Context, req *Request) error {
-	return im.store.DeleteParts(ctx, req.ID, req.Parts)
-}
-
-// KeyedImport returns the import bound to idempotency key, false when
-// there is none yet.
-func (im *Importer) KeyedImport(ctx context.Context, key string) (jobs.Import, bool, error) {
-	id, ok, err := im.store.ImportForKey(ctx, key)
-	if err != nil || !ok {
-		return jobs.Import{}, false, err
-	}
-	imp, err := im.store.Import(ctx, id)
-	if errors.Is(err, jobs.ErrNotFound) {
-		return jobs.Import{}, false, nil
-	}
-	return imp, err == nil, err
-}
 
 // AssembleParts returns the one request of every part of a request in
 // parts (parts 1 to n, each as [ParseRequest] reads it): their

@@ -154,18 +154,12 @@ func (in *requestIntake) handle(msg jetstream.Msg) {
 		return
 	}
 	var rc contract.Receipt
-	if req.InParts() {
-		rc, err = in.part(req)
-	} else {
-		var fallback string
-		if fallback, err = in.intake.FallbackKey(msg); err == nil {
-			var imp jobs.Import
-			imp, err = in.importer.Create(in.ctx, req.Spec("nats:"+msg.Subject(), fallback), req)
-			rc = imports.NewReceipt(req, imp, err)
-		}
+	fallback, err := in.intake.FallbackKey(msg)
+	if err == nil {
+		rc, err = in.importer.Submit(in.ctx, req, "nats:"+msg.Subject(), fallback)
 	}
 	switch {
-	case requestRefused(err):
+	case imports.Refused(err):
 		in.refuse(msg, key, token, rc)
 	case err != nil && in.ctx.Err() != nil:
 		// The hard stop: not acknowledged, so delivered again after the
@@ -180,65 +174,6 @@ func (in *requestIntake) handle(msg jetstream.Msg) {
 		in.answer(key, token, rc)
 		in.ack(msg)
 	}
-}
-
-// requestRefused reports whether err is the request's fault (malformed, invalid
-// assignments, a reused request_id, parts that disagree).
-func requestRefused(err error) bool {
-	var (
-		re *imports.RequestError
-		se *imports.SourceError
-	)
-	return errors.As(err, &re) || errors.As(err, &se)
-}
-
-// part keeps one part of a request in parts and, once every part is kept,
-// creates the request's import. A part sent again after the import exists
-// is answered with it.
-func (in *requestIntake) part(req *imports.Request) (contract.Receipt, error) {
-	ctx := in.ctx
-	imp, ok, err := in.importer.KeyedImport(ctx, req.ID)
-	if err != nil {
-		return contract.Receipt{}, err
-	}
-	if ok {
-		rc := imports.NewReceipt(req, imp, nil)
-		rc.PartsReceived = req.Parts
-		return rc, in.importer.DropParts(ctx, req)
-	}
-	// Each part is checked when it arrives, so that a bad part is refused
-	// now rather than when the last arrives.
-	if _, err := req.Scan(ctx); err != nil {
-		if ctx.Err() == nil {
-			err = &imports.SourceError{Err: err}
-		}
-		return imports.NewReceipt(req, jobs.Import{}, err), err
-	}
-	parts, err := in.importer.KeepPart(ctx, req)
-	if err != nil {
-		return contract.Receipt{}, err
-	}
-	if len(parts) < req.Parts {
-		rc := imports.NewReceipt(req, jobs.Import{}, nil)
-		rc.PartsReceived = len(parts)
-		return rc, nil
-	}
-	whole, err := imports.AssembleParts(parts, in.opts)
-	if err != nil {
-		if derr := in.importer.DropParts(ctx, req); derr != nil {
-			in.log.Warn("drop the parts of a refused request", slog.Any("error", derr))
-		}
-		return imports.NewReceipt(req, jobs.Import{}, err), err
-	}
-	imp, err = in.importer.Create(ctx, whole.Spec("nats:parts", ""), whole)
-	rc := imports.NewReceipt(whole, imp, err)
-	rc.PartsReceived = len(parts)
-	if err == nil {
-		if err := in.importer.DropParts(ctx, req); err != nil {
-			in.log.Warn("drop the parts of an enqueued request", slog.Any("error", err))
-		}
-	}
-	return rc, err
 }
 
 // refuse answers a refused request, counts it, copies it to the

@@ -295,6 +295,10 @@ func TestRequestInParts(t *testing.T) {
 	part := func(n, from int) string {
 		return request1(fmt.Sprintf(`"request_id":"big-7","name":"big","part":%d,"parts":3,`, n), from, 4)
 	}
+	published, err := nc.SubscribeSync("bulkassign.receipts.big-7")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if rc := ask(t, nc, "bulkassign.requests.big", part(3, 8)); rc.ImportID != "" || rc.Parts != 3 || rc.PartsReceived != 1 || rc.Error != "" {
 		t.Fatalf("part 3: %+v", rc)
 	}
@@ -310,7 +314,17 @@ func TestRequestInParts(t *testing.T) {
 	if rc.ImportID == "" || rc.Accepted != 12 || rc.PartsReceived != 3 || rc.RequestID != "big-7" {
 		t.Fatalf("last part: %+v", rc)
 	}
-	if again := ask(t, nc, "bulkassign.requests.big", part(1, 0)); again.ImportID != rc.ImportID {
+	for range 4 { // every receipt so far is published too
+		if got := nextReceipt(t, published); got.RequestID != "big-7" {
+			t.Fatalf("published receipt %+v", got)
+		}
+	}
+	// Sent again (without a reply subject: one sent with one this soon
+	// after the same message may be answered with the first's receipt).
+	if err := nc.Publish("bulkassign.requests.big", []byte(part(1, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if again := nextReceipt(t, published); again.ImportID != rc.ImportID || again.PartsReceived != 3 {
 		t.Fatalf("part 1 again: %+v, want import %s", again, rc.ImportID)
 	}
 	if c := a.finished(rc.ImportID); c[contract.StatusCreated] != 12 {
