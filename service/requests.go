@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,13 +184,33 @@ func (in *requestIntake) refuse(msg jetstream.Msg, key, token string, rc contrac
 	in.log.Info("refused an import request", slog.String("subject", msg.Subject()), slog.String("reason", rc.Error))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(in.ctx), 10*time.Second)
 	defer cancel()
-	if err := in.intake.DeadLetter(ctx, msg, rc.Error); err != nil {
+	if err := in.intake.DeadLetter(ctx, msg, deadReason(rc)); err != nil {
 		in.log.Error("copy a refused request to the dead-letter stream; it is delivered again", slog.Any("error", err))
 		_ = msg.NakWithDelay(retryDelay)
 		return
 	}
 	in.answer(key, token, rc)
 	in.ack(msg)
+}
+
+// deadReason is the dead-letter reason of a refused request: the
+// receipt's error and its first rejections.
+func deadReason(rc contract.Receipt) string {
+	reason := rc.Error
+	for i, r := range rc.Rejected {
+		if i == 3 {
+			reason += fmt.Sprintf("; and %d more", len(rc.Rejected)-i)
+			break
+		}
+		where := fmt.Sprintf("assignments[%d]", r.Index)
+		if r.Column != "" {
+			where += ", field " + string(r.Column)
+		}
+		if !strings.HasPrefix(rc.Error, where) {
+			reason += "; " + where + ": " + r.Reason
+		}
+	}
+	return reason
 }
 
 // answer keeps the receipt (for the relay) and publishes it.

@@ -241,22 +241,16 @@ func TestRequestBadInput(t *testing.T) {
 		}
 		n := i + 1
 		waitFor(t, fmt.Sprintf("%d dead letters", n), func() bool { return streamMsgs(t, nc, jobs.DeadLetterStream) == uint64(n) })
+		if tt.name == "wrong type in an assignment" {
+			if got := lastDead(t, nc).Header.Get(jobs.DeadReasonHeader); got != rc.Error+"; assignments[1], field tenant_id: want text (a JSON string), got a number" {
+				t.Errorf("dead letter reason %q", got)
+			}
+		}
 		if !a.metric(fmt.Sprintf(`bulkassign_malformed_messages_total{source="queue"} %d`, n)) {
 			t.Errorf("%s: the counter is not %d", tt.name, n)
 		}
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := js.Stream(natstest.Context(t), jobs.DeadLetterStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead, err := ds.GetLastMsgForSubject(natstest.Context(t), "bulkassign.deadletter.requests.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := lastDead(t, nc)
 	if got := dead.Header.Get(jobs.DeadReasonHeader); got != tests[len(tests)-1].err || string(dead.Data) != `"hello"` ||
 		dead.Header.Get(jobs.DeadSubjectHeader) != "bulkassign.requests.test" {
 		t.Errorf("dead letter %q, headers %v", dead.Data, dead.Header)
@@ -511,4 +505,23 @@ func TestReadmeExamples(t *testing.T) {
 			t.Errorf("nats %s %s: receipt %+v", ex.verb, ex.subject, rc)
 		}
 	}
+}
+
+// lastDead returns the last dead letter of a request on
+// bulkassign.requests.test.
+func lastDead(t *testing.T, nc *nats.Conn) *jetstream.RawStreamMsg {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := js.Stream(natstest.Context(t), jobs.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := ds.GetLastMsgForSubject(natstest.Context(t), "bulkassign.deadletter.requests.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dead
 }
