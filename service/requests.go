@@ -109,7 +109,7 @@ func (in *requestIntake) consume() {
 	defer close(in.done)
 	for {
 		msg, err := in.msgs.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, nats.ErrConnectionClosed) {
 			return
 		}
 		if err != nil {
@@ -285,16 +285,18 @@ func (in *requestIntake) relayReceipt(msg *nats.Msg) {
 		return
 	}
 	arrived := time.Now()
-	req, _ := imports.ParseRequest(msg.Data, in.opts)
-	key, token := receiptKey(req, msg.Subject, msg.Data)
 	select {
 	case in.sem <- struct{}{}:
 	default:
-		in.log.Warn("too many requests waiting for their receipt; this one's is only published", slog.String("key", key))
+		in.log.Warn("too many requests waiting for their receipt; this one's is only published", slog.String("subject", msg.Subject))
 		return
 	}
 	in.relays.Go(func() {
 		defer func() { <-in.sem }()
+		// Parsed here, not in the subscription's callback, so that a
+		// large request does not hold up the next ones' arrival times.
+		req, _ := imports.ParseRequest(msg.Data, in.opts)
+		key, token := receiptKey(req, msg.Subject, msg.Data)
 		in.forward(msg, key, token, arrived)
 	})
 }

@@ -49,8 +49,10 @@ type Config struct {
 	// queue intake: a JetStream stream captures its messages, import
 	// requests ([imports.Request]), so that they wait for a serve, and the
 	// replicas share them through one durable consumer; each becomes
-	// exactly one import and is answered with a [contract.Receipt] (see
-	// requestIntake). Default empty: no durable intake.
+	// exactly one import and is answered with a [contract.Receipt]: to its
+	// reply subject, and on bulkassign.receipts.<request_id>. Refused
+	// requests are copied to the stream BULKASSIGN_DEADLETTER. Default
+	// empty: no durable intake.
 	RequestsSubject string
 	// Intake configures the durable intake's streams and consumer (its
 	// Subject is RequestsSubject; its Replicas default to the store's).
