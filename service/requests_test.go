@@ -525,3 +525,22 @@ func lastDead(t *testing.T, nc *nats.Conn) *jetstream.RawStreamMsg {
 	}
 	return dead
 }
+
+// TestSubmitPlainWords: the replies of bulkassign.submit (unchanged
+// otherwise) say what is wrong in plain words, naming the column, never
+// Go's types.
+func TestSubmitPlainWords(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{})
+	url := natstest.Plain(t)
+	nc := connect(t, url)
+	startReplica(t, url, sim, worker.Config{})
+	r := request(t, nc, `[`+message(1)+`,{"tenant_id":5,"kind":"deviceConfigurations"}]`)
+	if r.ImportID != "" || len(r.Errors) != 1 || r.Errors[0].Row != 2 || r.Errors[0].Column != contract.ColTenant ||
+		r.Errors[0].Reason != "want text (a JSON string), got a number" {
+		t.Fatalf("reply %+v", r)
+	}
+	r = request(t, nc, `[{"kind":"x"},`)
+	if r.Error == "" || strings.Contains(r.Error, "json:") || strings.Contains(r.Error, "Go ") {
+		t.Fatalf("reply %+v", r)
+	}
+}
