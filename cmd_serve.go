@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/bulkassign/bulkassign/api"
+	"github.com/bulkassign/bulkassign/events"
 	"github.com/bulkassign/bulkassign/imports"
+	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/service"
 	"github.com/bulkassign/bulkassign/web"
 )
@@ -24,6 +26,9 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		logs        logOptions
 		metricsAddr string
 		subject     string
+		requests    string
+		hookURL     string
+		hookSecret  string
 		ing         ingestOptions
 		http        httpOptions
 	)
@@ -34,6 +39,9 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	logs.register(fs)
 	fs.StringVar(&metricsAddr, "metrics-addr", ":9090", "address of /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&subject, "submit-subject", "bulkassign.submit", "NATS subject answering queue messages (one JSON object, or an array, with the CSV column names) with an import id; empty: none")
+	fs.StringVar(&requests, "requests-subject", "bulkassign.requests.>", "NATS subject (wildcards allowed) captured by the durable request stream "+jobs.RequestsStream+": import requests wait there for a serve and each becomes one import (see README, Running as a service); empty: none")
+	fs.StringVar(&hookURL, "webhook-url", "", "URL POSTed every import's started and finished event (JSON, signed with --webhook-secret-file); empty: none")
+	fs.StringVar(&hookSecret, "webhook-secret-file", "", "file holding the secret that signs webhook POSTs (header X-Bulkassign-Signature: sha256=<hex HMAC-SHA256 of the body>); required with --webhook-url")
 	fs.StringVar(&ing.tenant, "tenant", "", "tenant (GUID or domain) for queue messages without tenant_id")
 	http.register(fs)
 	logs.level = "info"
@@ -44,6 +52,10 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	token, err := http.check(env)
+	if err != nil {
+		return err
+	}
+	hook, err := webhookConfig(env, hookURL, hookSecret)
 	if err != nil {
 		return err
 	}
@@ -71,7 +83,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	}
 	svc, err := service.New(service.Config{
 		Backend: b, Graph: client, Worker: work.config(log, m), Imports: imports.Config{Logger: log},
-		SubmitSubject: subject, Ingest: ing.options(), MetricsAddr: metricsAddr, Metrics: m, Gatherer: reg, Logger: log,
+		SubmitSubject: subject, RequestsSubject: requests, Events: true, Webhook: hook, Ingest: ing.options(), MetricsAddr: metricsAddr, Metrics: m, Gatherer: reg, Logger: log,
 		HTTPListener: ln, HTTP: func(s *service.Service) (nethttp.Handler, error) {
 			return api.New(api.Config{Importer: s.Importer(), Store: b.Store, Waiting: s.Waiting, Graph: client, Ingest: ing.options(), Token: token, Page: web.Handler(), Logger: log})
 		},
@@ -86,7 +98,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	// the second aborts what is in flight.
 	stopAbort := context.AfterFunc(env.hard, svc.Abort)
 	defer stopAbort()
-	log.Info("serving", slog.String("version", version), slog.String("submit_subject", subject))
+	log.Info("serving", slog.String("version", version), slog.String("submit_subject", subject), slog.String("requests_subject", requests))
 	return svc.Run(ctx)
 }
 
@@ -145,4 +157,27 @@ func (o *httpOptions) listen() (net.Listener, error) {
 		return nil, fmt.Errorf("HTTP API: %w", err)
 	}
 	return ln, nil
+}
+
+// webhookConfig reads the webhook's secret from secretFile; none without
+// url. The secret is masked in everything the command writes.
+func webhookConfig(env *environment, url, secretFile string) (events.WebhookConfig, error) {
+	switch {
+	case url == "" && secretFile == "":
+		return events.WebhookConfig{}, nil
+	case url == "" || secretFile == "":
+		return events.WebhookConfig{}, fmt.Errorf("%w: --webhook-url and --webhook-secret-file go together", errUsage)
+	}
+	data, err := os.ReadFile(secretFile)
+	if err != nil {
+		return events.WebhookConfig{}, fmt.Errorf("%w: --webhook-secret-file: %w", errUsage, err)
+	}
+	secret := strings.TrimSpace(string(data))
+	if secret == "" {
+		return events.WebhookConfig{}, fmt.Errorf("%w: --webhook-secret-file %s is empty", errUsage, secretFile)
+	}
+	if env.secrets != nil {
+		env.secrets.Add(secret)
+	}
+	return events.WebhookConfig{URL: url, Secret: []byte(secret)}, nil
 }

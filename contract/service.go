@@ -36,6 +36,17 @@ type Rejection struct {
 	Reason string `json:"reason"`
 }
 
+// Subjects of the durable queue intake: requests are published on
+// RequestSubjectPrefix + anything (the stream captures
+// "bulkassign.requests.>"); a request without a reply subject gets its
+// receipt on ReceiptSubjectPrefix + its request_id (or, without one,
+// "sha-" + the first 32 hex digits of the SHA-256 of its subject, a space
+// and its body).
+const (
+	RequestSubjectPrefix = "bulkassign.requests."
+	ReceiptSubjectPrefix = "bulkassign.receipts."
+)
+
 // Event subjects: an import's lifecycle is published on
 // EventSubjectPrefix + <import id> + "." + EventStarted or EventFinished.
 const (

@@ -2,6 +2,7 @@ package imports
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -23,7 +24,22 @@ type Spec struct {
 	// a tenant whose verdict fails are recorded failed with its code
 	// instead of being enqueued. An error from Check fails Create.
 	Check func(ctx context.Context, targets []preflight.Target) ([]preflight.Verdict, error)
+	// Key, when set, is the import's idempotency key (a request's
+	// request_id, or the stream sequence of its message): Create with a
+	// key it has seen returns that key's import — resuming it when it is
+	// unfinished, as it stands when it is finished — instead of creating
+	// another, whatever the content of imports without key. The same key
+	// with other content fails with [ErrKeyReused]. Default "": the import
+	// is identified by its content (see the package documentation).
+	Key string
+	// RequestID is the request_id of the request the import comes from,
+	// recorded with it. Default "".
+	RequestID string
 }
+
+// ErrKeyReused is wrapped (in a *[SourceError]) by [Importer.Create] when
+// Spec.Key names an import of other content.
+var ErrKeyReused = errors.New("request_id already used for another request")
 
 // SourceError is returned by [Importer.Create] when the source cannot be
 // enqueued as it is (a bad file, invalid rows, a malformed message):
@@ -56,16 +72,45 @@ func (im *Importer) Create(ctx context.Context, spec Spec, src RowSource) (jobs.
 	if err != nil {
 		return jobs.Import{}, err
 	}
-	imp, err := im.resumable(ctx, content)
+	var (
+		imp jobs.Import
+		id  = jobs.NewImportID()
+	)
+	if spec.Key != "" {
+		imp, id, err = im.keyed(ctx, spec.Key, id, content)
+	} else {
+		imp, err = im.resumable(ctx, content)
+	}
 	if err != nil {
 		return jobs.Import{}, err
 	}
 	if imp.ID == "" {
-		if imp, err = im.record(ctx, spec, src, content); err != nil {
+		if imp, err = im.record(ctx, id, spec, src, content); err != nil {
 			return imp, err
 		}
 	}
 	return im.enqueue(ctx, imp, src, refused)
+}
+
+// keyed returns the import key is bound to, or, when it is not recorded
+// yet (this call bound key, or the process that did died before recording
+// it), an Import without ID and the id to record it under. id is the id to
+// bind key to when it is bound to none.
+func (im *Importer) keyed(ctx context.Context, key, id string, content Content) (jobs.Import, string, error) {
+	id, err := im.store.ClaimImportKey(ctx, key, id)
+	if err != nil {
+		return jobs.Import{}, "", err
+	}
+	imp, err := im.store.Import(ctx, id)
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return jobs.Import{}, id, nil
+	case err != nil:
+		return jobs.Import{}, "", err
+	case imp.SHA256 != content.SHA256 || imp.Rows != content.Rows:
+		return jobs.Import{}, "", &SourceError{Err: fmt.Errorf("%w (import %s): use a new request_id for a new request", ErrKeyReused, imp.ID)}
+	}
+	return imp, id, nil
 }
 
 // check runs spec's tenant check and returns the verdicts that fail, by
@@ -118,13 +163,14 @@ func (im *Importer) resumable(ctx context.Context, content Content) (jobs.Import
 	return jobs.Import{}, nil
 }
 
-// record records a new import of content, enqueueing, keeping src first
+// record records a new import of content under id, enqueueing, keeping src first
 // when it is a Keeper.
-func (im *Importer) record(ctx context.Context, spec Spec, src RowSource, content Content) (jobs.Import, error) {
+func (im *Importer) record(ctx context.Context, id string, spec Spec, src RowSource, content Content) (jobs.Import, error) {
 	imp := jobs.Import{
-		ID:         jobs.NewImportID(),
+		ID:         id,
 		Name:       spec.Name,
 		Source:     spec.Source,
+		RequestID:  spec.RequestID,
 		SHA256:     content.SHA256,
 		Created:    time.Now().UTC(),
 		Rows:       content.Rows,

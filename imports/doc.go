@@ -40,6 +40,17 @@
 // A finished import is never resumed: the same content again is a new
 // import, whose rows report existing.
 //
+// An import created with an idempotency key ([Spec.Key]: a request's
+// request_id, or the stream sequence of a queue message without one) is
+// identified by its key instead: the key is bound to one import id
+// ([jobs.Store.ClaimImportKey]) before the import is recorded, and every
+// later Create with that key — a redelivery, a second replica, a sender
+// trying again — returns that import, resumed when it is unfinished.
+//
+// A [Request] ([ParseRequest]) is the JSON import request of the queue
+// intake and the HTTP API (contract/request.schema.json); [NewReceipt]
+// turns what ParseRequest and Create returned into its receipt.
+//
 // A source that stays with its caller (a file) is resumed by creating it
 // again. A source that does not (a queue message) is kept in the store
 // until its import is enqueued ([Keeper]): the same message sent again

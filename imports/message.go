@@ -77,10 +77,18 @@ func (m *Message) Keep() (jobs.Request, []byte) {
 }
 
 // kept returns the source a kept request is read again as.
-func kept(req jobs.Request, body []byte) (RowSource, error) {
+func (im *Importer) kept(ctx context.Context, req jobs.Request, body []byte) (RowSource, error) {
 	switch req.Format {
 	case FormatQueue:
 		return NewMessage(body, ingest.Options{Tenant: req.Tenant, AllowExtraColumns: req.AllowExtraColumns}), nil
+	case FormatRequest:
+		return ParseRequest(body, RequestOptions{MaxBytes: len(body), Tenant: req.Tenant})
+	case FormatParts:
+		parts, err := im.store.Parts(ctx, string(body))
+		if err != nil {
+			return nil, err
+		}
+		return AssembleParts(parts, RequestOptions{Tenant: req.Tenant})
 	}
 	return nil, fmt.Errorf("kept request of unknown format %q", req.Format)
 }

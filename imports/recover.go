@@ -52,7 +52,7 @@ func (im *Importer) recover(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	src, err := kept(*imp.Request, body)
+	src, err := im.kept(ctx, *imp.Request, body)
 	if err != nil {
 		return false, err
 	}

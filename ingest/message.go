@@ -65,7 +65,7 @@ func decodeMessage(data []byte, allowExtra bool) (message, error) {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(&m); err != nil {
-		return message{}, fmt.Errorf("%w: %w", ErrMalformedMessage, err)
+		return message{}, messageError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return message{}, fmt.Errorf("%w: data after the object", ErrMalformedMessage)
@@ -97,7 +97,7 @@ func SplitMessages(data []byte) ([]json.RawMessage, error) {
 	case trimmed[0] == '[':
 		var elems []json.RawMessage
 		if err := json.Unmarshal(trimmed, &elems); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformedMessage, err)
+			return nil, fmt.Errorf("%w: %w", ErrMalformedMessage, PlainJSONError(err, "an array of JSON objects"))
 		}
 		if len(elems) == 0 {
 			return nil, errors.New("empty array: nothing to enqueue")

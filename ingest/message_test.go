@@ -147,3 +147,46 @@ func TestIngestMessages(t *testing.T) {
 		t.Fatalf("SkipInvalid: %v, %d jobs, %d results", err, len(skipped.jobs), len(skipped.results))
 	}
 }
+
+// TestMessageErrorsInPlainWords: elements that do not decode are refused
+// with the column at fault and a reason in plain words, never Go's type
+// names (message.rawRow.tenant_id, ingest.message, "of type string").
+func TestMessageErrorsInPlainWords(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		given  string
+		column contract.Column
+		reason string
+	}{
+		{"number for text", `{"tenant_id":1}`, contract.ColTenant, "want text (a JSON string), got a number"},
+		{"bool for text", `{"kind":true}`, contract.ColKind, "want text (a JSON string), got true or false"},
+		{"object for text", `{"group_id":{}}`, contract.ColGroup, "want text (a JSON string), got an object"},
+		{"text for the row", `{"row":"2"}`, "row", "want a whole number, got text"},
+		{"unknown field", `{"colour":"red"}`, "colour", "unknown field; the fields are the CSV column names: tenant_id, kind,"},
+		{"not an object", `"x"`, "", "malformed message: want a JSON object of column fields, got text"},
+		{"array", `[1]`, "", "malformed message: want a JSON object of column fields, got an array"},
+		{"bad JSON", `{"kind":}`, "", "malformed message: not valid JSON at byte 9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sum, err := IngestMessages(context.Background(), []json.RawMessage{json.RawMessage(tt.given)}, Options{}, &collector{})
+			if !errors.Is(err, ErrInvalidRows) || len(sum.Errors) != 1 {
+				t.Fatalf("%v, errors %+v", err, sum.Errors)
+			}
+			e := sum.Errors[0]
+			if e.Row != 1 || e.Column != tt.column || !strings.HasPrefix(e.Reason, tt.reason) {
+				t.Errorf("error %+v, want column %q and a reason starting %q", e, tt.column, tt.reason)
+			}
+			for _, goName := range []string{"Go struct", "Go value", "rawRow", "ingest.", "of type", "json:"} {
+				if strings.Contains(e.Reason, goName) {
+					t.Errorf("reason %q names Go internals (%q)", e.Reason, goName)
+				}
+			}
+		})
+	}
+	if _, err := SplitMessages([]byte(`[{"kind":"x"},`)); err == nil || strings.Contains(err.Error(), "json:") {
+		t.Errorf("a cut array: %v, want an error in plain words", err)
+	}
+}

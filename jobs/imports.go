@@ -22,6 +22,9 @@ type Import struct {
 	Name string `json:"name,omitempty"`
 	// Source is where the rows came from (a path, "-" for stdin).
 	Source string `json:"source,omitempty"`
+	// RequestID is the request_id of the request the import came from,
+	// when it gave one.
+	RequestID string `json:"request_id,omitempty"`
 	// SHA256 is the hex digest of the file's bytes.
 	SHA256  string    `json:"sha256,omitempty"`
 	Created time.Time `json:"created"`

@@ -57,13 +57,25 @@ type Config struct {
 	// messages of processes that wait for the directory (e.g.
 	// "bulkassign run"). Default: the program's file name.
 	Command string
+	// MaxPayload is the largest message the server accepts, in bytes.
+	// Default [DefaultMaxPayload] (8 MiB), raised from nats-server's 1 MB
+	// so that an import request of 10,000 assignments (up to 4 MiB, see
+	// package imports) fits in one message, and its kept copy in one KV
+	// value. A larger publish fails at the client with "nats: maximum
+	// payload exceeded".
+	MaxPayload int32
 	// Logger receives the server's log, at matching levels. Default: discard.
 	Logger *slog.Logger
 }
 
+// DefaultMaxPayload is Config.MaxPayload's default: 8 MiB, the largest
+// nats-server recommends.
+const DefaultMaxPayload = 8 << 20
+
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.Host = cmp.Or(c.Host, "127.0.0.1")
+	c.MaxPayload = cmp.Or(c.MaxPayload, DefaultMaxPayload)
 	c.StartTimeout = cmp.Or(c.StartTimeout, 10*time.Second)
 	c.Command = cmp.Or(c.Command, filepath.Base(os.Args[0]))
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
@@ -76,6 +88,9 @@ func (c Config) validate() error {
 	}
 	if c.Port < -1 || c.Port > 65535 {
 		return fmt.Errorf("%w: port %d out of range", ErrStart, c.Port)
+	}
+	if c.MaxPayload < 0 {
+		return fmt.Errorf("%w: negative MaxPayload", ErrStart)
 	}
 	if c.SyncInterval < 0 {
 		return fmt.Errorf("%w: negative SyncInterval", ErrStart)
@@ -140,6 +155,7 @@ func (s *Server) start(cfg Config) error {
 		NoSigs:       true,
 		SyncAlways:   cfg.SyncAlways,
 		SyncInterval: cfg.SyncInterval,
+		MaxPayload:   cfg.MaxPayload,
 		Nkeys:        []*server.NkeyUser{{Nkey: user}},
 	})
 	if err != nil {

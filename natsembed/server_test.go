@@ -177,3 +177,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // ctx is a test context bounded to 30 s.
 func ctx(t *testing.T) context.Context { return natstest.Context(t) }
+
+// TestMaxPayload: the embedded server takes messages of up to 8 MiB (an
+// import request of 10,000 assignments fits), and a larger publish fails
+// at the client with a clear error.
+func TestMaxPayload(t *testing.T) {
+	s := natstest.Embedded(t, natsembed.Config{})
+	nc := natstest.Connect(t, s)
+	if got := nc.MaxPayload(); got != natsembed.DefaultMaxPayload {
+		t.Fatalf("max payload %d, want %d", got, natsembed.DefaultMaxPayload)
+	}
+	sub, err := nc.SubscribeSync("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("big", make([]byte, 5<<20)); err != nil {
+		t.Fatalf("5 MiB: %v", err)
+	}
+	if msg, err := sub.NextMsg(10 * time.Second); err != nil || len(msg.Data) != 5<<20 {
+		t.Fatalf("5 MiB not delivered: %v", err)
+	}
+	if err := nc.Publish("big", make([]byte, natsembed.DefaultMaxPayload+1)); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Fatalf("over the limit: %v, want nats.ErrMaxPayload", err)
+	}
+}

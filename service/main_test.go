@@ -67,6 +67,13 @@ type replica struct {
 // in t.Cleanup.
 func startReplica(t *testing.T, url string, sim *graphtest.Server, wcfg worker.Config) *replica {
 	t.Helper()
+	return startReplicaWith(t, url, sim, wcfg, nil)
+}
+
+// startReplicaWith is startReplica with the service's config changed by
+// edit (when not nil) before the service is built.
+func startReplicaWith(t *testing.T, url string, sim *graphtest.Server, wcfg worker.Config, edit func(*Config)) *replica {
+	t.Helper()
 	ctx := natstest.Context(t)
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -89,10 +96,14 @@ func startReplica(t *testing.T, url string, sim *graphtest.Server, wcfg worker.C
 		t.Fatal(err)
 	}
 	wcfg.DiscoverInterval = cmp.Or(wcfg.DiscoverInterval, 50*time.Millisecond)
-	svc, err := New(Config{
+	cfg := Config{
 		Backend: b, Graph: client, SubmitSubject: subject, MetricsListener: ln, Metrics: m, Gatherer: reg, Logger: log,
 		Worker: wcfg,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	svc, err := New(cfg)
 	if err != nil {
 		b.Close()
 		t.Fatal(err)

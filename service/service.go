@@ -8,13 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bulkassign/bulkassign/events"
 	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/ingest"
+	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/worker"
 )
@@ -41,11 +44,42 @@ type Config struct {
 	// replicas. Default empty: no queue intake.
 	SubmitSubject string
 	// Ingest are the options queue messages are read with (the default
-	// tenant). Default: none.
+	// tenant, also that of requests without tenant_id). Default: none.
 	Ingest ingest.Options
+	// RequestsSubject is the subject (wildcards allowed) of the durable
+	// queue intake: a JetStream stream captures its messages, import
+	// requests ([imports.Request]), so that they wait for a serve, and the
+	// replicas share them through one durable consumer; each becomes
+	// exactly one import and is answered with a [contract.Receipt]: to its
+	// reply subject, and on bulkassign.receipts.<request_id>. Refused
+	// requests are copied to the stream BULKASSIGN_DEADLETTER. Default
+	// empty: no durable intake.
+	RequestsSubject string
+	// Intake configures the durable intake's streams and consumer (its
+	// Subject is RequestsSubject; its Replicas default to the store's).
+	// Default: jobs' defaults.
+	Intake jobs.IntakeConfig
+	// RequestMaxBytes bounds a request's body. Default
+	// [imports.MaxRequestBytes] (4 MiB).
+	RequestMaxBytes int
+	// ReceiptTimeout bounds how long a request sent with a reply subject
+	// waits for its receipt before it is told where the receipt will be
+	// published. Default 2 min.
+	ReceiptTimeout time.Duration
 	// HandOffTimeout bounds how long a stopping intake waits for a live
 	// replica to answer a request it hands over. Default 30 s.
 	HandOffTimeout time.Duration
+	// Events publishes the started and finished events of every import of
+	// the store, whatever created it (see package events); one replica
+	// publishes each. Default false.
+	Events bool
+	// EventInterval is how often unfinished imports are checked for their
+	// finished event. Default 1 s.
+	EventInterval time.Duration
+	// Webhook, when its URL is set, also POSTs every event this replica
+	// publishes (Events only). Its Logger defaults to the service's.
+	// Default: none.
+	Webhook events.WebhookConfig
 	// MetricsAddr is the address of /metrics, /healthz and /readyz (e.g.
 	// ":9090"). Default empty: none, unless MetricsListener is set.
 	MetricsAddr string
@@ -72,6 +106,8 @@ type Config struct {
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.HandOffTimeout = cmp.Or(c.HandOffTimeout, 30*time.Second)
+	c.RequestMaxBytes = cmp.Or(c.RequestMaxBytes, imports.MaxRequestBytes)
+	c.ReceiptTimeout = cmp.Or(c.ReceiptTimeout, 2*time.Minute)
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	c.Worker.Logger = cmp.Or(c.Worker.Logger, c.Logger)
 	c.Imports.Logger = cmp.Or(c.Imports.Logger, c.Logger)
@@ -96,6 +132,12 @@ func (c Config) validate() error {
 	if c.HTTPListener != nil && c.HTTP == nil {
 		errs = append(errs, errors.New("an HTTP listener without a handler"))
 	}
+	if c.RequestMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("request max bytes %d: want > 0", c.RequestMaxBytes))
+	}
+	if c.ReceiptTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("receipt timeout %s: want > 0", c.ReceiptTimeout))
+	}
 	if c.HandOffTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("hand-off timeout %s: want > 0", c.HandOffTimeout))
 	}
@@ -115,8 +157,11 @@ type Service struct {
 	backend  *Backend
 	worker   *worker.Worker
 	importer *imports.Importer
-	submit   *submitIntake // nil without a queue intake
-	api      http.Handler  // nil without an API server
+	submit   *submitIntake     // nil without a queue intake
+	requests *requestIntake    // nil without a durable intake
+	events   *events.Publisher // nil without events
+	webhook  *events.Webhook   // nil without a webhook
+	api      http.Handler      // nil without an API server
 	log      *slog.Logger
 
 	// hard ends on Abort: it cancels enqueues and writes in flight.
@@ -158,6 +203,28 @@ func New(cfg Config) (*Service, error) {
 		s.submit = &submitIntake{
 			subject: cfg.SubmitSubject, nc: b.Conn, importer: im, opts: cfg.Ingest, m: cfg.Metrics, log: cfg.Logger,
 			handOffTimeout: cfg.HandOffTimeout, ctx: s.hard,
+		}
+	}
+	if cfg.Events {
+		if cfg.Webhook.URL != "" {
+			wc := cfg.Webhook
+			wc.Logger = cmp.Or(wc.Logger, cfg.Logger)
+			if s.webhook, err = events.NewWebhook(wc); err != nil {
+				return nil, err
+			}
+		}
+		s.events, err = events.New(events.Config{Store: b.Store, Conn: b.Conn, Interval: cfg.EventInterval, Webhook: s.webhook, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.RequestsSubject != "" {
+		ic := cfg.Intake
+		ic.Subject = cfg.RequestsSubject
+		ic.Replicas = cmp.Or(ic.Replicas, b.Store.Config().Replicas)
+		s.requests = &requestIntake{
+			cfg: ic, js: b.Store.JetStream(), nc: b.Conn, importer: im, m: cfg.Metrics, log: cfg.Logger, ctx: s.hard,
+			opts: imports.RequestOptions{MaxBytes: cfg.RequestMaxBytes, Tenant: cfg.Ingest.Tenant}, timeout: cfg.ReceiptTimeout,
 		}
 	}
 	if cfg.HTTPListener != nil {
@@ -217,8 +284,10 @@ func (s *Service) Run(ctx context.Context) error {
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	httpDone := s.serveHTTP(httpCtx)
-	if s.submit != nil {
+	if s.submit != nil || s.requests != nil {
 		s.recover(ctx)
+	}
+	if s.submit != nil {
 		if err := s.submit.start(); err != nil {
 			stopHTTP()
 			<-httpDone
@@ -226,6 +295,17 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		defer s.submit.close() // step 4
 	}
+	if s.requests != nil {
+		if err := s.requests.start(ctx); err != nil {
+			stopHTTP()
+			<-httpDone
+			return err
+		}
+		defer s.requests.close() // step 4
+	}
+
+	stopEvents := s.runEvents(ctx)
+	defer stopEvents() // step 4
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -246,6 +326,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.submit != nil {
 		s.submit.stopTaking()
 	}
+	if s.requests != nil {
+		s.requests.stopTaking()
+	}
 	stopWork() // step 2
 	if workDone != nil {
 		workErr = <-workDone
@@ -256,6 +339,28 @@ func (s *Service) Run(ctx context.Context) error {
 		workErr = nil
 	}
 	return workErr
+}
+
+// runEvents starts the events publisher and the webhook, if any, until
+// the returned function is called (it waits for them to stop).
+func (s *Service) runEvents(ctx context.Context) (stop func()) {
+	if s.events == nil {
+		return func() {}
+	}
+	evCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.events.Run(evCtx); err != nil {
+			s.log.Error("import events stopped", slog.Any("error", err))
+		}
+	})
+	if s.webhook != nil {
+		wg.Go(func() { s.webhook.Run(evCtx) })
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // recover completes the imports whose enqueue a crash interrupted.
