@@ -261,6 +261,7 @@ const (
 	codeBadRequest           = "bad_request"
 	codeBadImportID          = "bad_import_id"
 	codeMalformedJSON        = "malformed_json"
+	codeKeyReused            = "request_id_reused"
 	codeInvalidBody          = "invalid_body"
 	codeUnauthorized         = "unauthorized"
 	codeNotFound             = "not_found"

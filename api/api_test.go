@@ -107,7 +107,7 @@ func TestImportCSV(t *testing.T) {
 	s.waitFinished(second.ImportID)
 }
 
-// TestImportJSON: a queue message posted as JSON with an invalid element
+// TestImportJSON: an import request (contract/request.schema.json) posted as JSON with an invalid element
 // is refused whole (422, nothing recorded) with the element's index from
 // 0, its column and its reason; with skip_invalid its valid elements are
 // enqueued and created; one bare object is an import of one row.
@@ -119,7 +119,7 @@ func TestImportJSON(t *testing.T) {
 	}
 	invalid := elem(rs[1])
 	invalid["target"] = "everyone"
-	msg, err := json.Marshal([]map[string]string{elem(rs[0]), invalid, elem(rs[2])})
+	msg, err := json.Marshal(map[string]any{"assignments": []map[string]string{elem(rs[0]), invalid, elem(rs[2])}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +153,28 @@ func TestImportJSON(t *testing.T) {
 		t.Errorf("one object: receipt %+v, view %+v", rc, v)
 	}
 	s.assigned(rs)
+
+	// A request_id makes the request idempotent: sent again, it is the
+	// same import; the same id with other content is refused (409).
+	keyed := func(r row) []byte {
+		b, err := json.Marshal(map[string]any{"request_id": "http-1", "assignments": []map[string]string{elem(r)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	more := rows(11, 1, 2)
+	first := s.submit("", "application/json", keyed(more[0]))
+	again := s.submit("", "application/json", keyed(more[0]))
+	if first.RequestID != "http-1" || again.ImportID != first.ImportID {
+		t.Errorf("the same request sent again: %+v then %+v, want one import", first, again)
+	}
+	code, _, data = s.request(http.MethodPost, "/v1/imports", "application/json", keyed(more[1]))
+	if code != http.StatusConflict || !strings.Contains(string(data), codeKeyReused) {
+		t.Errorf("request_id reused for other content: %d %s, want 409 %s", code, data, codeKeyReused)
+	}
+	s.waitFinished(first.ImportID)
+	s.assigned(more[:1])
 }
 
 // TestPlan: plan=true answers the plan of a CSV, each row decided against

@@ -40,8 +40,10 @@ func TestBadInput(t *testing.T) {
 		{"oversize JSON", "POST", "/v1/imports", "application/json", string(bigJSON), 413, codeBodyTooLarge, nil},
 		{"malformed JSON", "POST", "/v1/imports", "application/json", `{"tenant_id": `, 400, codeMalformedJSON, nil},
 		{"JSON garbage", "POST", "/v1/imports", "application/json", `nonsense`, 400, codeMalformedJSON, nil},
-		{"JSON string", "POST", "/v1/imports", "application/json", `"a row"`, 400, codeInvalidBody, nil},
-		{"empty array", "POST", "/v1/imports", "application/json", `[]`, 400, codeInvalidBody, nil},
+		{"JSON string", "POST", "/v1/imports", "application/json", `"a row"`, 400, codeMalformedJSON, nil},
+		{"bare array", "POST", "/v1/imports", "application/json", `[]`, 400, codeMalformedJSON, nil},
+		{"no assignments", "POST", "/v1/imports", "application/json", `{"assignments": []}`, 400, codeInvalidBody, nil},
+		{"unknown envelope field", "POST", "/v1/imports", "application/json", `{"assignments": [{}], "priority": 1}`, 400, codeInvalidBody, nil},
 		{"empty CSV", "POST", "/v1/imports", "text/csv", ``, 400, codeInvalidBody, nil},
 		{"bad CSV header", "POST", "/v1/imports", "text/csv", "tenant,kind\nx,y\n", 400, codeInvalidBody, nil},
 		{"bad skip_invalid", "POST", "/v1/imports?skip_invalid=maybe", "text/csv", string(good), 400, codeBadRequest, nil},
@@ -117,13 +119,17 @@ func TestBadInput(t *testing.T) {
 		!slices.Equal(got, want) || !strings.Contains(refused.Error, "4 of 6 rows invalid") {
 		t.Errorf("invalid rows: %d %s\nrejections %v, want %v", code, data, got, want)
 	}
-	// Elements of the wrong JSON types: 422 naming each element. (Their
-	// reasons' wording is package ingest's, which the queue intake's work
-	// puts in plain words.)
-	code, _, data = s.request(http.MethodPost, "/v1/imports", "application/json", []byte(`[{"kind": 5, "tenant_id": ["a"]}, 7]`))
+	// Elements of the wrong JSON types: 422 naming each element, in plain
+	// words.
+	code, _, data = s.request(http.MethodPost, "/v1/imports", "application/json", []byte(`{"assignments": [{"kind": 5, "tenant_id": ["a"]}, 7]}`))
 	decode(t, data, &refused)
 	if code != http.StatusUnprocessableEntity || len(refused.Rejected) != 2 || refused.Rejected[0].Index != 0 || refused.Rejected[1].Index != 1 {
 		t.Errorf("wrong JSON types: %d %s", code, data)
+	}
+	for _, r := range refused.Rejected {
+		if r.Reason == "" || goInternals.MatchString(r.Reason) {
+			t.Errorf("wrong JSON types: rejection %+v: want a reason in plain words", r)
+		}
 	}
 
 	// The server keeps serving.
@@ -273,6 +279,10 @@ func TestOpenAPIStatusCodes(t *testing.T) {
 	allFailed := s.submit("", "text/csv", csvOf([]row{{tenant: missing[0].tenant, kind: missing[0].kind, policy: missing[0].policy, group: id(71, 1)}}))
 	s.waitFinished(allFailed.ImportID)
 	const unknown = "20260101T000000-abcdef"
+	keyed := func(r row) string {
+		return fmt.Sprintf(`{"request_id": "probe", "assignments": [{"tenant_id": %q, "kind": %q, "policy_id": %q, "target": "group", "group_id": %q}]}`, r.tenant, r.kind, r.policy, r.group)
+	}
+	s.submit("", "application/json", []byte(keyed(rows(95, 1, 1)[0])))
 	noGraph, err := New(Config{Importer: s.svc.Importer(), Store: s.store})
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +303,7 @@ func TestOpenAPIStatusCodes(t *testing.T) {
 			"413": {method: "POST", path: "/v1/imports", ctype: "text/csv", body: strings.Repeat("x", testMaxCSV+1)},
 			"415": {method: "POST", path: "/v1/imports", ctype: "text/xml", body: "<a/>"},
 			"422": {method: "POST", path: "/v1/imports", ctype: "text/csv", body: string(csvOf(rs, "x,y,z,group,w"))},
+			"409": {method: "POST", path: "/v1/imports", ctype: "application/json", body: keyed(rows(96, 1, 1)[0])},
 			"501": {method: "POST", path: "/v1/imports?plan=true", ctype: "text/csv", body: string(csvOf(rs)), base: noGraphURL},
 		},
 		"GET /v1/imports": {

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,22 +138,6 @@ func csvBody(data []byte, opts ingest.Options) body {
 	return body{src: imports.NewCSV(open, opts), index: func(row int) int { return row }, source: "http csv"}
 }
 
-// jsonBody is the rows of a JSON body: a queue message (see
-// [imports.Message]), a receipt's index being the element's position from
-// 0. A body that is not JSON is answered 400 here, so that no parser's
-// wording reaches the client.
-func jsonBody(data []byte, opts ingest.Options) (body, error) {
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return body{}, fmt.Errorf("the body is not valid JSON: %s at byte %d", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
-		}
-		return body{}, errors.New("the body is not valid JSON")
-	}
-	return body{src: imports.NewMessage(data, opts), index: func(row int) int { return row - 1 }, source: "http json"}, nil
-}
-
 // receipt is the receipt of imp, listing the rejected rows of sum.
 func receipt(imp jobs.Import, sum ingest.Summary, index func(int) int) contract.Receipt {
 	return contract.Receipt{ImportID: imp.ID, Accepted: imp.Jobs, Duplicates: imp.Duplicates, Rejected: rejections(sum, index)}
@@ -203,13 +186,11 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 		a.plan(w, r, req, data)
 		return
 	}
-	var b body
-	if media == mediaCSV {
-		b = csvBody(data, req.opts)
-	} else if b, err = jsonBody(data, req.opts); err != nil {
-		writeError(w, http.StatusBadRequest, codeMalformedJSON, err.Error())
+	if media == mediaJSON {
+		a.createRequest(w, r, req, data)
 		return
 	}
+	b := csvBody(data, req.opts)
 	spec := imports.Spec{Name: cmp.Or(req.name, b.source+" upload"), Source: b.source}
 	imp, err := a.cfg.Importer.Create(r.Context(), spec, b.src)
 	var se *imports.SourceError
@@ -229,6 +210,48 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Location", "/v1/imports/"+imp.ID)
 		writeJSON(w, http.StatusAccepted, receipt(imp, b.src.Summary(), b.index))
+	}
+}
+
+// createRequest is POST /v1/imports with a JSON body: an import request,
+// the envelope or one bare assignment the queue intake reads too (see
+// [imports.ParseRequest] and contract/request.schema.json), made an import
+// by [imports.Importer.Submit]. A request_id makes it idempotent: the same
+// request sent again is answered with the same import; parts are kept
+// until the last arrives. The query's name, tenant and skip_invalid apply
+// where the body gives none.
+func (a *API) createRequest(w http.ResponseWriter, r *http.Request, q createRequest, data []byte) {
+	req, err := imports.ParseRequest(data, imports.RequestOptions{MaxBytes: int(a.cfg.MaxJSONBytes), Tenant: q.opts.Tenant})
+	var re *imports.RequestError
+	switch {
+	case errors.Is(err, imports.ErrRequestTooLarge), errors.Is(err, imports.ErrTooManyAssignments):
+		writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, err.Error())
+		return
+	case errors.As(err, &re) && re.Index < 0 && re.Field == "":
+		writeError(w, http.StatusBadRequest, codeMalformedJSON, err.Error())
+		return
+	case errors.As(err, &re) && re.Index < 0:
+		writeError(w, http.StatusBadRequest, codeInvalidBody, err.Error())
+		return
+	case err != nil:
+		writeJSON(w, http.StatusUnprocessableEntity, imports.NewReceipt(nil, jobs.Import{}, err))
+		return
+	}
+	req.Name = cmp.Or(req.Name, q.name)
+	req.SkipInvalid = req.SkipInvalid || q.opts.SkipInvalid
+	rc, err := a.cfg.Importer.Submit(r.Context(), req, "http json", "")
+	switch {
+	case errors.Is(err, imports.ErrKeyReused):
+		writeError(w, http.StatusConflict, codeKeyReused, rc.Error)
+	case imports.Refused(err):
+		writeJSON(w, http.StatusUnprocessableEntity, rc)
+	case err != nil:
+		a.internalError(w, r, "enqueue the import", err)
+	default:
+		if rc.ImportID != "" {
+			w.Header().Set("Location", "/v1/imports/"+rc.ImportID)
+		}
+		writeJSON(w, http.StatusAccepted, rc)
 	}
 }
 
