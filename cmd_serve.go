@@ -14,6 +14,7 @@ import (
 	"github.com/bulkassign/bulkassign/events"
 	"github.com/bulkassign/bulkassign/imports"
 	"github.com/bulkassign/bulkassign/jobs"
+	"github.com/bulkassign/bulkassign/resolve"
 	"github.com/bulkassign/bulkassign/service"
 	"github.com/bulkassign/bulkassign/web"
 )
@@ -81,11 +82,20 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	// One pace of name lookups per tenant for every import of the service;
+	// one resolver (one cache) per import.
+	reads, err := resolve.NewReads(resolve.ReadConfig{})
+	if err != nil {
+		return err
+	}
+	names := func() (imports.Names, error) {
+		return resolve.New(resolve.Config{Lookup: client, Reads: reads, Logger: log})
+	}
 	svc, err := service.New(service.Config{
-		Backend: b, Graph: client, Worker: work.config(log, m), Imports: imports.Config{Logger: log},
+		Backend: b, Graph: client, Worker: work.config(log, m), Imports: imports.Config{Logger: log, Names: names},
 		SubmitSubject: subject, RequestsSubject: requests, Events: true, Webhook: hook, Ingest: ing.options(), MetricsAddr: metricsAddr, Metrics: m, Gatherer: reg, Logger: log,
 		HTTPListener: ln, HTTP: func(s *service.Service) (nethttp.Handler, error) {
-			return api.New(api.Config{Importer: s.Importer(), Store: b.Store, Waiting: s.Waiting, Graph: client, Ingest: ing.options(), Token: token, Page: web.Handler(), Logger: log})
+			return api.New(api.Config{Importer: s.Importer(), Store: b.Store, Waiting: s.Waiting, Graph: client, Reads: reads, Ingest: ing.options(), Token: token, Page: web.Handler(), Logger: log})
 		},
 	})
 	if err != nil {

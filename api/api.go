@@ -47,8 +47,9 @@ type Config struct {
 	// workers ([worker.Worker.Waiting]). Default nil: tenants with jobs
 	// queued show as running.
 	Waiting func() []worker.TenantState
-	// Graph is what plan=true reads (a *graph.Client). Default nil:
-	// plan=true answers 501.
+	// Graph is what plan=true reads, and what resolves the names a CSV
+	// body's rows give (a *graph.Client). Default nil: plan=true answers
+	// 501 and rows that give names are invalid.
 	Graph plan.Graph
 	// Reads paces the Graph reads of plan=true per tenant, across
 	// requests. Default: resolve.NewReads(resolve.ReadConfig{}).

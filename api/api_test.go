@@ -15,6 +15,7 @@ import (
 	"github.com/bulkassign/bulkassign/contract"
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/imports"
+	"github.com/bulkassign/bulkassign/internal/namestest"
 )
 
 // TestImportCSV: a CSV posted with skip_invalid becomes an import whose
@@ -294,4 +295,32 @@ func TestStopClosesAPI(t *testing.T) {
 	if code, _, _ := s.request(http.MethodGet, "/v1/imports", "", nil); code != 0 {
 		t.Errorf("after the stop the API answered %d", code)
 	}
+}
+
+// TestImportCSVNames: a CSV posted to a server with a Graph client may
+// give names, resolved in each row's tenant as "bulkassign run" resolves
+// them: two tenants with the same names land on their own ids; an unknown
+// name is a rejected row (422), nothing enqueued.
+func TestImportCSVNames(t *testing.T) {
+	s := startStack(t)
+	tenants := []string{"contoso.onmicrosoft.com", "fabrikam.onmicrosoft.com"}
+	var want []row
+	csv := "tenant_id,kind,policy_name,target,group_name\n"
+	for _, tn := range tenants {
+		want = append(want, row{tenant: tn, kind: "deviceConfigurations",
+			policy: namestest.SeedPolicy(t, s.sim, tn, "deviceConfigurations", "Baseline"), group: s.sim.SeedGroup(tn, "Pilot")})
+		csv += tn + ",deviceConfigurations,Baseline,group,Pilot\n"
+	}
+	code, _, data := s.request(http.MethodPost, "/v1/imports", "text/csv", []byte(csv+tenants[0]+",deviceConfigurations,Baseline,group,Nobody\n"))
+	var refused contract.Receipt
+	decode(t, data, &refused)
+	if code != http.StatusUnprocessableEntity || len(refused.Rejected) != 1 || refused.Rejected[0].Index != 4 ||
+		refused.Rejected[0].Column != contract.ColGroupName || !strings.Contains(refused.Rejected[0].Reason, "Nobody") {
+		t.Fatalf("unknown name: %d %s", code, data)
+	}
+	rc := s.submit("", "text/csv", []byte(csv))
+	if v := s.waitFinished(rc.ImportID); rc.Accepted != 2 || v.Counts[contract.StatusCreated] != 2 {
+		t.Fatalf("named rows: receipt %+v, view %+v", rc, v)
+	}
+	s.assigned(want)
 }

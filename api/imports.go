@@ -21,6 +21,7 @@ import (
 	"github.com/bulkassign/bulkassign/ingest"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/plan"
+	"github.com/bulkassign/bulkassign/resolve"
 	"github.com/bulkassign/bulkassign/undo"
 	"github.com/bulkassign/bulkassign/worker"
 )
@@ -131,11 +132,24 @@ type body struct {
 }
 
 // csvBody is the rows of a CSV body: a receipt's index is the row number
-// (the header is row 1).
-func csvBody(data []byte, opts ingest.Options) body {
+// (the header is row 1). With a Graph client, the names its rows give
+// (group_name, filter_name, policy_name) are resolved in each row's tenant
+// as "bulkassign run" resolves them; without, such rows are invalid.
+func (a *API) csvBody(data []byte, opts ingest.Options) (body, error) {
 	opts.MaxErrors = maxRejections
 	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-	return body{src: imports.NewCSV(open, opts), index: func(row int) int { return row }, source: "http csv"}
+	b := body{index: func(row int) int { return row }, source: "http csv"}
+	if a.cfg.Graph == nil {
+		b.src = imports.NewCSV(open, opts)
+		return b, nil
+	}
+	names, err := resolve.New(resolve.Config{Lookup: a.cfg.Graph, Reads: a.cfg.Reads, Logger: a.log})
+	if err != nil {
+		return body{}, err
+	}
+	opts.AllowUnresolved = true
+	b.src, err = imports.ResolveNames(imports.NewCSV(open, opts), imports.NamesConfig{Names: names, Ingest: opts})
+	return b, err
 }
 
 // receipt is the receipt of imp, listing the rejected rows of sum.
@@ -190,7 +204,11 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 		a.createRequest(w, r, req, data)
 		return
 	}
-	b := csvBody(data, req.opts)
+	b, err := a.csvBody(data, req.opts)
+	if err != nil {
+		a.internalError(w, r, "resolve the names", err)
+		return
+	}
 	spec := imports.Spec{Name: cmp.Or(req.name, b.source+" upload"), Source: b.source}
 	imp, err := a.cfg.Importer.Create(r.Context(), spec, b.src)
 	var se *imports.SourceError

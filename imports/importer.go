@@ -23,6 +23,12 @@ type Config struct {
 	// MissingCheck is how often [Importer.Wait] checks that the rows still
 	// without a result can get one. Default 5 s.
 	MissingCheck time.Duration
+	// Names, when set, makes a resolver of group_name, filter_name and
+	// policy_name for each import [Importer.Submit] creates (one per
+	// import: its lookups are cached for that import only). Default nil:
+	// a request's rows that give names are invalid, saying names are not
+	// resolved here.
+	Names func() (Names, error)
 	// Logger receives warnings (a kept request that could not be dropped,
 	// an import that could not be recovered). Default: discard.
 	Logger *slog.Logger

@@ -245,3 +245,62 @@ func TestResolveNamesWithoutNames(t *testing.T) {
 	}
 	b.assertQueuedOnce(imp.ID, rowRange(2, 11))
 }
+
+// TestSubmitResolvesNames: a request (queue or HTTP JSON) whose
+// assignments give names is resolved per tenant by an importer with
+// Config.Names, as a CSV is: each named row lands on its own tenant's
+// ids, and an ambiguous or unknown name is a rejection listing the
+// candidates, nothing enqueued. Without Config.Names the named rows are
+// rejected, not guessed.
+func TestSubmitResolvesNames(t *testing.T) {
+	sim := graphtest.Start(t, graphtest.Config{})
+	ids, twins := namesFixture(t, sim)
+	client := namestest.Client(t, sim.URL())
+	b := setup(t, jobs.Config{}, Config{Names: func() (Names, error) { return resolve.New(resolve.Config{Lookup: client}) }})
+	req := func(body string) *Request {
+		t.Helper()
+		r, err := ParseRequest([]byte(body), RequestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	named := func(tn, group string) string {
+		return fmt.Sprintf(`{"tenant_id": %q, "kind": "deviceConfigurations", "policy_name": "Baseline", "target": "group", "group_name": %q}`, tn, group)
+	}
+
+	rc, err := b.im.Submit(b.ctx, req(`{"request_id": "names-bad", "assignments": [`+named(tenantA, "Pilot")+`, `+named(tenantA, "Twins")+`]}`), "test", "")
+	if !Refused(err) || rc.ImportID != "" || len(rc.Rejected) != 1 {
+		t.Fatalf("ambiguous name: receipt %+v, %v; want refused with one rejection", rc, err)
+	}
+	if r := rc.Rejected[0]; r.Index != 1 || r.Column != contract.ColGroupName || !strings.Contains(r.Reason, twins[0]) || !strings.Contains(r.Reason, twins[1]) {
+		t.Errorf("rejection %+v, want index 1, group_name, both candidates %v", r, twins)
+	}
+	if q := b.queuedRows(""); len(q) != 0 {
+		t.Fatal("jobs enqueued for a refused request")
+	}
+
+	rc, err = b.im.Submit(b.ctx, req(`{"request_id": "names", "assignments": [`+named(tenantA, "Pilot")+`, `+named(tenantB, "Pilot")+`]}`), "test", "")
+	if err != nil || rc.Accepted != 2 {
+		t.Fatalf("named request: receipt %+v, %v", rc, err)
+	}
+	queued := storetest.QueuedJobs(t, b.store)
+	if len(queued) != 2 {
+		t.Fatalf("%d jobs queued, want 2", len(queued))
+	}
+	for _, j := range queued {
+		want := ids[j.Tenant]
+		if j.PolicyID != want.policy || j.GroupID != want.group || j.GroupName != "Pilot" || j.Validate() != nil {
+			t.Errorf("row %d of %s: %+v, want its own ids %+v", j.Row, j.Tenant, j, want)
+		}
+	}
+
+	plain, err := New(b.store, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err = plain.Submit(b.ctx, req(`{"assignments": [`+named(tenantA, "Pilot")+`]}`), "test", "")
+	if !Refused(err) || len(rc.Rejected) != 1 || rc.Rejected[0].Column == "" {
+		t.Errorf("names without a resolver: receipt %+v, %v; want the row rejected", rc, err)
+	}
+}

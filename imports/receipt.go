@@ -15,13 +15,23 @@ import (
 // (Index from 0). Errors that are not the request's fault (the store
 // failing, ctx ending) are given as they are: the caller may say more.
 func NewReceipt(req *Request, imp jobs.Import, err error) contract.Receipt {
+	var sum ingest.Summary
+	if req != nil {
+		sum = req.Summary()
+	}
+	return receipt(req, sum, imp, err)
+}
+
+// receipt is NewReceipt with the summary of the rows' last pass: the
+// request's own, or the one of its rows with their names resolved.
+func receipt(req *Request, sum ingest.Summary, imp jobs.Import, err error) contract.Receipt {
 	rc := contract.Receipt{Rejected: []contract.Rejection{}}
 	if req != nil {
 		rc.RequestID = req.ID
 		if req.InParts() {
 			rc.Parts = req.Parts
 		}
-		rc.Rejected = rejections(req.Summary())
+		rc.Rejected = rejections(sum)
 	}
 	var (
 		re *RequestError
@@ -34,7 +44,6 @@ func NewReceipt(req *Request, imp jobs.Import, err error) contract.Receipt {
 		}
 		rc.Error = re.Error()
 	case errors.As(err, &se) && errors.Is(err, ingest.ErrInvalidRows) && req != nil:
-		sum := req.Summary()
 		rc.Error = fmt.Sprintf("%d of %d assignments invalid; nothing enqueued", sum.Invalid, sum.Rows)
 	case err != nil:
 		rc.Error = err.Error()

@@ -129,10 +129,12 @@ type Request struct {
 	// format is how Keep says to read body again: FormatRequest, or
 	// FormatParts for an assembled request (body is its request_id).
 	format string
-	body   []byte
-	elems  []json.RawMessage
-	sha    string
-	sum    ingest.Summary
+	// allowNames lets rows give names ([Importer.Submit] resolves them).
+	allowNames bool
+	body       []byte
+	elems      []json.RawMessage
+	sha        string
+	sum        ingest.Summary
 }
 
 // ParseRequest reads a request's body strictly: malformed JSON, a field of
@@ -358,7 +360,7 @@ func (r *Request) Summary() ingest.Summary { return r.sum }
 
 // options are the ingest options of the assignments.
 func (r *Request) options() ingest.Options {
-	return ingest.Options{Tenant: r.Tenant, SkipInvalid: r.SkipInvalid, MaxErrors: len(r.elems)}
+	return ingest.Options{Tenant: r.Tenant, SkipInvalid: r.SkipInvalid, MaxErrors: len(r.elems), AllowUnresolved: r.allowNames}
 }
 
 // Scan implements [RowSource].
@@ -369,6 +371,15 @@ func (r *Request) Scan(ctx context.Context) (Content, error) {
 		return Content{}, err
 	}
 	return s.content(r.sum, r.sha), nil
+}
+
+// givesNames reports whether a row of the request gives a name to
+// resolve (a request that cannot be scanned gives none: Create says why).
+func (r *Request) givesNames(ctx context.Context) bool {
+	if _, err := r.Scan(ctx); err != nil && !errors.Is(err, ingest.ErrInvalidRows) {
+		return false
+	}
+	return r.sum.Unresolved > 0
 }
 
 // Emit implements [RowSource].

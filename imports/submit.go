@@ -26,9 +26,9 @@ import (
 // in plain words), and otherwise a failure of the store or ctx's end (try
 // again: the import is resumed, not repeated).
 func (im *Importer) Submit(ctx context.Context, req *Request, source, fallbackKey string) (contract.Receipt, error) {
+	req.allowNames = im.cfg.Names != nil
 	if !req.InParts() {
-		imp, err := im.Create(ctx, req.Spec(source, fallbackKey), req)
-		return NewReceipt(req, imp, err), err
+		return im.create(ctx, req, req.Spec(source, fallbackKey))
 	}
 	id, ok, err := im.store.ImportForKey(ctx, req.ID)
 	if err != nil {
@@ -73,8 +73,8 @@ func (im *Importer) Submit(ctx context.Context, req *Request, source, fallbackKe
 		}
 		return NewReceipt(req, jobs.Import{}, err), err
 	}
-	imp, err := im.Create(ctx, whole.Spec(source, ""), whole)
-	rc := NewReceipt(whole, imp, err)
+	whole.allowNames = req.allowNames
+	rc, err := im.create(ctx, whole, whole.Spec(source, ""))
 	rc.PartsReceived = len(parts)
 	if err == nil {
 		if err := im.store.DeleteParts(ctx, req.ID, req.Parts); err != nil {
@@ -82,6 +82,29 @@ func (im *Importer) Submit(ctx context.Context, req *Request, source, fallbackKe
 		}
 	}
 	return rc, err
+}
+
+// create creates the import of a whole request, its names resolved when
+// the importer resolves names and its rows give some, and returns its
+// receipt. A request without names is created as it is, a [Keeper] that
+// [Importer.Recover] can complete; one with names is not kept (its
+// resolution cannot be replayed from its bytes alone): an interrupted
+// enqueue of it is resumed when it is sent or delivered again.
+func (im *Importer) create(ctx context.Context, req *Request, spec Spec) (contract.Receipt, error) {
+	if im.cfg.Names == nil || !req.givesNames(ctx) {
+		imp, err := im.Create(ctx, spec, req)
+		return NewReceipt(req, imp, err), err
+	}
+	names, err := im.cfg.Names()
+	if err != nil {
+		return contract.Receipt{}, err
+	}
+	src, err := ResolveNames(req, NamesConfig{Names: names, Ingest: req.options()})
+	if err != nil {
+		return contract.Receipt{}, err
+	}
+	imp, err := im.Create(ctx, spec, src)
+	return receipt(req, src.Summary(), imp, err), err
 }
 
 // Refused reports whether an error of [ParseRequest] or [Importer.Submit]
