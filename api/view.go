@@ -42,20 +42,23 @@ func view(p imports.Progress, pending map[string]uint64, waiting []worker.Tenant
 		}
 		zero := 0.0
 		v.ETASeconds = &zero
-	} else {
-		from := imp.Created
-		if w := now.Add(-contract.RateWindow); w.After(from) {
-			from = w
+	}
+	// The rates of a running import, and of its tenants, over the last
+	// RateWindow.
+	from := imp.Created
+	if w := now.Add(-contract.RateWindow); w.After(from) {
+		from = w
+	}
+	n, perTenant := 0, map[string]int{}
+	for _, r := range p.Results {
+		if !r.At.Before(from) {
+			n++
+			perTenant[strings.ToLower(r.Tenant)]++
 		}
-		n := 0
-		for _, r := range p.Results {
-			if !r.At.Before(from) {
-				n++
-			}
-		}
-		if d := now.Sub(from).Seconds(); d > 0 {
-			v.RateRowsPerSecond = round(float64(n)/d, 100)
-		}
+	}
+	d := now.Sub(from).Seconds()
+	if !v.Finished && d > 0 {
+		v.RateRowsPerSecond = round(float64(n)/d, 100)
 		if v.RateRowsPerSecond > 0 && p.Missing == 0 {
 			eta := round(float64(imp.Rows-v.Done)/v.RateRowsPerSecond, 10)
 			v.ETASeconds = &eta
@@ -77,6 +80,9 @@ func view(p imports.Progress, pending map[string]uint64, waiting []worker.Tenant
 			continue
 		}
 		tv := contract.TenantView{Tenant: t, Pending: int(n), State: contract.TenantRunning}
+		if d > 0 {
+			tv.RateRowsPerSecond = round(float64(perTenant[key])/d, 100)
+		}
 		if st, ok := states[key]; ok {
 			tv.State = contract.TenantPaused
 			if st.Reason == worker.WaitThrottled {

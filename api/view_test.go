@@ -29,7 +29,12 @@ func TestViewRunning(t *testing.T) {
 		if i%10 == 0 {
 			st = jobs.StatusFailed
 		}
-		results = append(results, jobs.Result{Row: i + 2, Status: st, At: at})
+		// Tenant a's rows of the last 15 s: 20 (i = 10…29); b's: 10.
+		tenant := "a.onmicrosoft.com"
+		if i >= 30 {
+			tenant = "B.onmicrosoft.com"
+		}
+		results = append(results, jobs.Result{Row: i + 2, Status: st, At: at, Tenant: tenant})
 	}
 	p := imports.Progress{Import: imp, ImportProgress: jobs.ImportProgress{Results: results, Waiting: true}, Counts: imports.CountResults(results)}
 	pending := map[string]uint64{"a.onmicrosoft.com": 7, "b.onmicrosoft.com": 3, "C.onmicrosoft.com": 2, "other.onmicrosoft.com": 9}
@@ -48,8 +53,8 @@ func TestViewRunning(t *testing.T) {
 	}
 	until := now.Add(12 * time.Second)
 	want := []contract.TenantView{
-		{Tenant: "a.onmicrosoft.com", Pending: 7, State: contract.TenantRunning},
-		{Tenant: "b.onmicrosoft.com", Pending: 3, State: contract.TenantThrottled, Reason: "throttled, retry in 12s", Until: &until},
+		{Tenant: "a.onmicrosoft.com", Pending: 7, State: contract.TenantRunning, RateRowsPerSecond: 0.67},
+		{Tenant: "b.onmicrosoft.com", Pending: 3, State: contract.TenantThrottled, Reason: "throttled, retry in 12s", Until: &until, RateRowsPerSecond: 0.33},
 		{Tenant: "c.onmicrosoft.com", Pending: 2, State: contract.TenantPaused, Reason: "blocked (tenant_unauthorized), rows fail for 1m0s"},
 	}
 	if len(v.Tenants) != len(want) {
@@ -57,7 +62,7 @@ func TestViewRunning(t *testing.T) {
 	}
 	for i, w := range want {
 		g := v.Tenants[i]
-		if g.Tenant != w.Tenant || g.Pending != w.Pending || g.State != w.State || g.Reason != w.Reason || (w.Until != nil && (g.Until == nil || !g.Until.Equal(*w.Until))) {
+		if g.Tenant != w.Tenant || g.Pending != w.Pending || g.State != w.State || g.Reason != w.Reason || g.RateRowsPerSecond != w.RateRowsPerSecond || (w.Until != nil && (g.Until == nil || !g.Until.Equal(*w.Until))) {
 			t.Errorf("tenant %d: %+v, want %+v", i, g, w)
 		}
 	}

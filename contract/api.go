@@ -58,6 +58,9 @@ type TenantView struct {
 	Tenant string `json:"tenant"`
 	// Pending counts the tenant's jobs queued, of every import.
 	Pending int `json:"pending"`
+	// RateRowsPerSecond is the rate at which the import's rows of this
+	// tenant got their results over the last RateWindow.
+	RateRowsPerSecond float64 `json:"rate_rows_per_second"`
 	// State is TenantRunning, TenantThrottled or TenantPaused.
 	State string `json:"state"`
 	// Reason says in plain words why a tenant is throttled or paused and

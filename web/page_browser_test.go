@@ -180,7 +180,7 @@ func TestPageInBrowser(t *testing.T) {
 	if got := tb.eval(row + `.querySelector('th').firstChild.textContent`); got != importName || tb.eval(`String(document.getElementById('injected'))`) != "null" {
 		t.Errorf("the import's name shown as %q (want the text %q), or turned into markup", got, importName)
 	}
-	tb.waitFor("the tenant shown throttled", row+`.querySelector('[data-tenant-state=throttled]') !== null`)
+	tb.waitFor("the tenant shown throttled, with its rate", row+`.querySelector("[data-tenant-state=throttled]") !== null && /[0-9.]+ rows\/s, [0-9]+ pending/.test(`+row+`.querySelector("[data-tenant-state=throttled]").textContent)`)
 	t.Logf("while throttled: %s", tb.eval(row+`.textContent`))
 	if err := sim.SetFaults(graphtest.Faults{}); err != nil {
 		t.Fatal(err)

@@ -242,7 +242,8 @@ function fillImportRow(c, v) {
   // A tenant's reason says its state in plain words ("throttled, retry
   // in 12s"); a running tenant has none.
   const tenants = (v.tenants || []).map((t) => el('li', { className: 'state-' + t.state, 'data-tenant-state': t.state },
-    el('span', { className: 'mono' }, t.tenant), ': ', t.reason || t.state, ', ' + t.pending + ' pending'));
+    el('span', { className: 'mono' }, t.tenant), ': ', t.reason || t.state,
+    ', ' + (t.rate_rows_per_second || 0).toFixed(2) + ' rows/s, ' + t.pending + ' pending'));
   c.tenants.replaceChildren(...tenants);
   c.tr.classList.toggle('selected', v.id === selected);
   if (v.id === selected) {
