@@ -3,9 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bulkassign/bulkassign/jobs"
@@ -53,9 +55,20 @@ type natsConsumer struct{ c jetstream.Consumer }
 func (c natsConsumer) Fetch(n int, maxWait time.Duration) (fetch, error) {
 	b, err := c.c.Fetch(n, jetstream.FetchMaxWait(maxWait))
 	if err != nil {
-		return nil, err
+		return nil, gone(err)
 	}
 	return natsFetch{b}, nil
+}
+
+// gone marks the errors of a pull from a consumer the server no longer
+// has (a memory-stored consumer after a server restart, or one deleted)
+// with errConsumerGone.
+func gone(err error) error {
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("%w: %w", errConsumerGone, err)
+	}
+	return err
 }
 
 // AckWait is the consumer's AckWait (30 s if unknown).
@@ -87,7 +100,7 @@ func (f natsFetch) Err() error {
 	if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
-	return err
+	return gone(err)
 }
 
 // natsMessage is one JetStream delivery of a job.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"time"
 
@@ -44,6 +45,10 @@ type jobSource interface {
 }
 
 // consumer is one tenant's queue of jobs.
+// errConsumerGone is wrapped by the errors of a fetch from a consumer the
+// server no longer has: the runner opens it again.
+var errConsumerGone = errors.New("the tenant's consumer is gone from the server")
+
 type consumer interface {
 	// Fetch asks for up to n messages and returns at once; the messages
 	// arrive through the fetch within maxWait.
