@@ -170,8 +170,7 @@ const (
 	// heldDelay is the NakWithDelay of a job whose key another worker owns
 	// at the moment (a duplicate delivery).
 	heldDelay = time.Second
-	// fetchWait bounds one pull request; shutdown waits at most this long
-	// for a runner to notice.
+	// fetchWait bounds one pull request (a stop ends it early).
 	fetchWait = time.Second
 	// recordTimeout bounds the final writes of a job (outcome, result,
 	// ack), made with a context that survives cancellation.

@@ -80,7 +80,7 @@ func (r *runner) run(rc *runCtx) {
 			return
 		}
 		fetched := time.Now()
-		batch, err := cons.Fetch(free, fetchWait)
+		batch, err := cons.Fetch(rc.soft, free, fetchWait)
 		if err != nil {
 			failures++
 			if !r.fetchFailed(rc, failures, fetched, err) {
