@@ -122,14 +122,21 @@ func (r *runner) run(rc *runCtx) {
 	}
 }
 
-// open opens the tenant's consumer, retrying with backoff and recreating
-// one whose state is damaged; nil when rc.soft ended first.
+// open opens the tenant's consumer, consumerOpens of the worker's runners
+// at a time, retrying with backoff and recreating one whose state is
+// damaged; nil when rc.soft ended first.
 func (r *runner) open(rc *runCtx, log *slog.Logger) consumer {
 	w, t := r.w, r.t
 	for attempt := 1; ; attempt++ {
+		select {
+		case w.opening <- struct{}{}:
+		case <-rc.soft.Done():
+			return nil
+		}
 		ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
 		c, err := w.store.TenantConsumer(ctx, t.name)
 		cancel()
+		<-w.opening
 		if err == nil {
 			return c
 		}
