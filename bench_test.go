@@ -96,7 +96,7 @@ func runProcess(b *testing.B, s *benchSim, path string, args ...string) benchRun
 // than within (0: no limit); a killed run is no failure.
 func runProcessWithin(b *testing.B, s *benchSim, path string, within time.Duration, args ...string) benchRun {
 	b.Helper()
-	cmd := exec.Command(binary(b), append(append([]string{"run"}, args...), path)...)
+	cmd := exec.Command(benchBinary(b), append(append([]string{"run"}, args...), path)...)
 	cmd.Env = append(os.Environ(),
 		"BULKASSIGN_GRAPH_TOKEN=bench-token",
 		"BULKASSIGN_GRAPH_URL="+s.url,
@@ -152,6 +152,17 @@ func runProcessWithin(b *testing.B, s *benchSim, path string, within time.Durati
 		wall: exit.Sub(start), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
 		peakRSS: hwm.Load() * 1024, start: start, exit: exit, killed: killed.Load(),
 	}
+}
+
+// benchBinary is the bulkassign binary the row benchmarks run: the one
+// built from this tree, or the one BULKASSIGN_BENCH_BINARY names, so that
+// two builds can be compared in one session, run after run, under the
+// same load (BENCHMARKS.md).
+func benchBinary(b *testing.B) string {
+	if path := os.Getenv("BULKASSIGN_BENCH_BINARY"); path != "" {
+		return path
+	}
+	return binary(b)
 }
 
 // vmHWM is the peak resident set of process pid in KiB, from

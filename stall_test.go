@@ -29,6 +29,10 @@ func slowSim() graphtest.Config {
 
 var slowWorker = []string{"--write-limit", "20", "--write-window", "1s", "--ack-wait", "2s", "--drain-timeout", "2s"}
 
+// fileConsumers keeps the tenant consumers' state in files, which the
+// damage tests damage.
+var fileConsumers = []string{"--consumer-storage", "file"}
+
 // interrupt starts `bulkassign run` with args, lets it create at least n
 // assignments, and stops it with SIGTERM (a graceful stop: the embedded
 // server writes its state).
@@ -112,7 +116,7 @@ func TestRunRepairsDamagedConsumerState(t *testing.T) {
 	e := newE2E(t, slowSim())
 	rows := genRows(11, 1, 200)
 	path := e.writeCSV("damaged.csv", rows)
-	args := append(append([]string{"run"}, slowWorker...), path)
+	args := append(append(append([]string{"run"}, fileConsumers...), slowWorker...), path)
 	e.interrupt(40, args...)
 	for _, state := range consumerStates(t, e.dataDir) {
 		corrupt(t, state)
@@ -144,7 +148,7 @@ func TestRunStopsOnDamagedRemoteConsumerState(t *testing.T) {
 	d := e.damageRemote(12)
 	rows, path, srv, states := d.rows, d.path, d.srv, d.states
 	run := func(url string) []string {
-		return append(append([]string{"run", "--nats-url", url, "--stall-timeout", "3s"}, slowWorker...), path)
+		return append(append(append([]string{"run", "--nats-url", url, "--stall-timeout", "3s"}, fileConsumers...), slowWorker...), path)
 	}
 
 	start := time.Now()
@@ -197,7 +201,7 @@ func (e *e2e) damageRemote(seed uint64) remoteDamage {
 	srv := startServer(t, storeDir)
 	d := remoteDamage{rows: genRows(seed, 1, 200)}
 	d.path = e.writeCSV("remote.csv", d.rows)
-	e.interrupt(40, append(append([]string{"run", "--nats-url", srv.ClientURL()}, slowWorker...), d.path)...)
+	e.interrupt(40, append(append(append([]string{"run", "--nats-url", srv.ClientURL()}, fileConsumers...), slowWorker...), d.path)...)
 	srv.Shutdown()
 	d.states = consumerStates(t, storeDir)
 	for _, state := range d.states {
@@ -299,7 +303,7 @@ func TestServeUnreadyWhileStoreStalled(t *testing.T) {
 	rows, srv, states := d.rows, d.srv, d.states
 
 	metricsAddr := freeAddr(t)
-	s := e.serve(srv.ClientURL(), "e2e-token", append([]string{"--metrics-addr", metricsAddr, "--stall-timeout", "2s", "--submit-subject", ""}, slowWorker...)...)
+	s := e.serve(srv.ClientURL(), "e2e-token", append(append([]string{"--metrics-addr", metricsAddr, "--stall-timeout", "2s", "--submit-subject", ""}, fileConsumers...), slowWorker...)...)
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + metricsAddr + path)
 		if err != nil {

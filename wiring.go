@@ -35,6 +35,8 @@ type natsOptions struct {
 	port     int
 	replicas int
 	ackWait  time.Duration
+	// consumerStorage is where the server keeps tenant consumers' state.
+	consumerStorage string
 	// intentsMaxAge is set by commands that run workers: past their job
 	// deadline.
 	intentsMaxAge time.Duration
@@ -50,6 +52,7 @@ func (o *natsOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.port, "nats-port", 0, "listen port of the embedded server; 0 (the default) or -1: a random free port, recorded in --data-dir, where other commands given --data-dir find it. When another process owns --data-dir, its server is reached on this port instead of the recorded one")
 	fs.IntVar(&o.replicas, "replicas", 1, "JetStream replicas of bulkassign's streams and buckets (3 on a 3-node cluster); never lowers a store's")
 	fs.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "how long a job held by a worker that died stays invisible before it is delivered again")
+	fs.StringVar(&o.consumerStorage, "consumer-storage", string(jobs.ConsumerMemory), "where NATS keeps each tenant consumer's delivery state: memory (the default; recreated after a server restart, delivering the queued jobs again, none written twice) or file (survives restarts, costs a file rewrite per acknowledgement); the jobs themselves are always on disk")
 }
 
 // open connects to NATS and opens the store: provisioning it, for the
@@ -63,7 +66,7 @@ func (o *natsOptions) open(ctx context.Context, stderr io.Writer, log *slog.Logg
 		URL:       o.url,
 		Embedded:  o.embedded(log),
 		Provision: provision,
-		Store:     jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, Logger: log},
+		Store:     jobs.Config{Replicas: o.replicas, AckWait: o.ackWait, IntentsMaxAge: o.intentsMaxAge, ConsumerStorage: jobs.ConsumerStorage(o.consumerStorage), Logger: log},
 		Logger:    log,
 	}
 	wait := &dataDirWait{w: stderr, dir: o.dataDir, every: rate.Sometimes{First: 1, Interval: 30 * time.Second}}

@@ -28,15 +28,19 @@ const damagedDir = "damaged"
 // TenantConsumer creates or updates the durable consumer of a tenant's
 // jobs ("jobs_<tenant token>") and returns it: explicit acks, AckWait and
 // MaxAckPending from the Config, unlimited deliveries (a job's retries are
-// bounded by the worker's per-job deadline, not a count) and no server
-// back-off (the worker chooses each delay with NakWithDelay). Every worker
-// process shares the durable, so each job goes to one of them at a time.
+// bounded by the worker's per-job deadline, not a count), no server
+// back-off (the worker chooses each delay with NakWithDelay) and its state
+// kept as Config.ConsumerStorage says; a consumer created earlier with the
+// other storage keeps it (the server cannot change it, and deleting a
+// consumer other workers share would hand their jobs out again). Every
+// worker process shares the durable, so each job goes to one of them at a
+// time.
 func (s *Store) TenantConsumer(ctx context.Context, tenant string) (jetstream.Consumer, error) {
 	if err := graph.ValidateTenant(tenant); err != nil {
 		return nil, fmt.Errorf("tenant consumer: %w", err)
 	}
 	name := consumerName(tenant)
-	c, err := s.jobs.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "bulkassign jobs of tenant " + tenant,
 		FilterSubject: TenantSubject(tenant),
@@ -47,7 +51,15 @@ func (s *Store) TenantConsumer(ctx context.Context, tenant string) (jetstream.Co
 		MaxAckPending: s.cfg.MaxAckPending,
 		ReplayPolicy:  jetstream.ReplayInstantPolicy,
 		Replicas:      s.cfg.Replicas,
-	})
+		MemoryStorage: s.cfg.ConsumerStorage == ConsumerMemory,
+	}
+	c, err := s.jobs.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil && isAPIError(err, jetstream.JSErrCodeConsumerCreate) {
+		if cur, cerr := s.jobs.Consumer(ctx, name); cerr == nil && cur.CachedInfo().Config.MemoryStorage != cfg.MemoryStorage {
+			cfg.MemoryStorage = !cfg.MemoryStorage
+			c, err = s.jobs.CreateOrUpdateConsumer(ctx, cfg)
+		}
+	}
 	if err != nil {
 		if isAPIError(err, jetstream.JSErrCodeConsumerCreate) && !s.consumerKnown(ctx, name) {
 			return nil, fmt.Errorf("tenant consumer %s: %w: the server can neither load nor create it (%w); %s",

@@ -39,7 +39,7 @@ func consumerState(dir, tenant string) string {
 // server starts again on the same directory.
 func setupDamaged(t *testing.T, damage func(state, other string) error) *damageBundle {
 	t.Helper()
-	b := setup(t, Config{AckWait: time.Minute})
+	b := setup(t, Config{AckWait: time.Minute, ConsumerStorage: ConsumerFile})
 	ctx := testCtx(t)
 	p := b.store.NewPublisher(16)
 	for i := range 10 {
@@ -64,7 +64,7 @@ func setupDamaged(t *testing.T, damage func(state, other string) error) *damageB
 	}
 	e := startServer(t, b.dir)
 	nc := natstest.Connect(t, e)
-	s, err := Open(ctx, nc, Config{AckWait: time.Minute})
+	s, err := Open(ctx, nc, Config{AckWait: time.Minute, ConsumerStorage: ConsumerFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestRecreateUnloadableConsumer(t *testing.T) {
 		t.Fatalf("RecreateTenantConsumer without LocalStoreDir = %v, want ErrConsumerDamaged naming the folder", err)
 	}
 
-	local, err := Open(ctx, b.nc, Config{AckWait: time.Minute, LocalStoreDir: b.dir})
+	local, err := Open(ctx, b.nc, Config{AckWait: time.Minute, ConsumerStorage: ConsumerFile, LocalStoreDir: b.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

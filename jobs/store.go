@@ -78,6 +78,17 @@ type Config struct {
 	// Logger receives warnings (e.g. an unreadable result record).
 	// Default: discard.
 	Logger *slog.Logger
+	// ConsumerStorage is where the server keeps the state of each tenant's
+	// consumer (what it delivered and what was acknowledged): in memory
+	// (ConsumerMemory, the default) or in files (ConsumerFile). The jobs
+	// stream itself is always on disk. A file-stored state is rewritten
+	// after acknowledgements (up to ten times a second per tenant), which
+	// costs more than all the rest of a row; a memory-stored one is lost
+	// when the server stops, and the workers then create the consumer again,
+	// which delivers every job the work-queue stream still holds: jobs
+	// already written are recognised by their outcome, never written
+	// twice. An existing consumer keeps the storage it was created with.
+	ConsumerStorage ConsumerStorage
 	// LocalStoreDir is the store directory of the NATS server when its
 	// files are on this machine (the embedded server's data directory);
 	// empty for a remote server. It lets [Store.RecreateTenantConsumer]
@@ -85,6 +96,16 @@ type Config struct {
 	// empty.
 	LocalStoreDir string
 }
+
+// ConsumerStorage is where the server keeps a tenant consumer's state:
+// [ConsumerMemory] or [ConsumerFile].
+type ConsumerStorage string
+
+// The storages of [Config.ConsumerStorage].
+const (
+	ConsumerMemory ConsumerStorage = "memory"
+	ConsumerFile   ConsumerStorage = "file"
+)
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
@@ -96,6 +117,7 @@ func (c Config) withDefaults() Config {
 	c.PublishAckTimeout = cmp.Or(c.PublishAckTimeout, 30*time.Second)
 	c.IntentsMaxAge = cmp.Or(c.IntentsMaxAge, 7*24*time.Hour)
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	c.ConsumerStorage = cmp.Or(c.ConsumerStorage, ConsumerMemory)
 	return c
 }
 
@@ -118,6 +140,9 @@ func (c Config) validate() error {
 	}
 	if c.IntentsMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("intents max age %s: want > 0", c.IntentsMaxAge))
+	}
+	if c.ConsumerStorage != ConsumerMemory && c.ConsumerStorage != ConsumerFile {
+		errs = append(errs, fmt.Errorf("consumer storage %q: want %q or %q", c.ConsumerStorage, ConsumerMemory, ConsumerFile))
 	}
 	if c.PublishAckTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("publish ack timeout %s: want > 0", c.PublishAckTimeout))

@@ -170,8 +170,14 @@ const (
 	// heldDelay is the NakWithDelay of a job whose key another worker owns
 	// at the moment (a duplicate delivery).
 	heldDelay = time.Second
-	// fetchWait bounds one pull request; shutdown waits at most this long
-	// for a runner to notice.
+	// consumerOpens bounds the tenant consumers a worker opens (creates or
+	// updates) at once. Runners of a thousand tenants start together, and
+	// as many requests at once queue in the server's JetStream API behind
+	// each other until the last ones time out (10 s), are retried and
+	// queue again; a few dozen at a time, each is answered well within
+	// its timeout even on a loaded machine.
+	consumerOpens = 32
+	// fetchWait bounds one pull request (a stop ends it early).
 	fetchWait = time.Second
 	// recordTimeout bounds the final writes of a job (outcome, result,
 	// ack), made with a context that survives cancellation.

@@ -283,8 +283,9 @@ func TestDamagedConsumerIsRecreated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, opts{sim: fastSim(), jobs: jobs.Config{AckWait: 2 * time.Second}})
-			store, err := jobs.Open(testCtx(t), b.nc, jobs.Config{AckWait: 2 * time.Second, LocalStoreDir: b.dir})
+			// File-stored consumers: their state files are what is damaged.
+			b := setup(t, opts{sim: fastSim(), jobs: jobs.Config{AckWait: 2 * time.Second, ConsumerStorage: jobs.ConsumerFile}})
+			store, err := jobs.Open(testCtx(t), b.nc, jobs.Config{AckWait: 2 * time.Second, ConsumerStorage: jobs.ConsumerFile, LocalStoreDir: b.dir})
 			if err != nil {
 				t.Fatal(err)
 			}

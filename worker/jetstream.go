@@ -3,9 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bulkassign/bulkassign/jobs"
@@ -49,13 +51,27 @@ func (s jobStore) DeadLetter(ctx context.Context, msg message, reason string) er
 // natsConsumer is a tenant's JetStream pull consumer.
 type natsConsumer struct{ c jetstream.Consumer }
 
-// Fetch pulls up to n messages, waiting at most maxWait.
-func (c natsConsumer) Fetch(n int, maxWait time.Duration) (fetch, error) {
-	b, err := c.c.Fetch(n, jetstream.FetchMaxWait(maxWait))
+// Fetch pulls up to n messages, waiting at most maxWait or until ctx is
+// done.
+func (c natsConsumer) Fetch(ctx context.Context, n int, maxWait time.Duration) (fetch, error) {
+	ctx, cancel := context.WithTimeout(ctx, maxWait)
+	b, err := c.c.Fetch(n, jetstream.FetchContext(ctx))
 	if err != nil {
-		return nil, err
+		cancel()
+		return nil, gone(err)
 	}
-	return natsFetch{b}, nil
+	return natsFetch{b: b, cancel: cancel}, nil
+}
+
+// gone marks the errors of a pull from a consumer the server no longer
+// has (a memory-stored consumer after a server restart, or one deleted)
+// with errConsumerGone.
+func gone(err error) error {
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("%w: %w", errConsumerGone, err)
+	}
+	return err
 }
 
 // AckWait is the consumer's AckWait (30 s if unknown).
@@ -66,12 +82,16 @@ func (c natsConsumer) AckWait() time.Duration {
 	return 30 * time.Second
 }
 
-// natsFetch is one JetStream pull.
-type natsFetch struct{ b jetstream.MessageBatch }
+// natsFetch is one JetStream pull; cancel ends its context.
+type natsFetch struct {
+	b      jetstream.MessageBatch
+	cancel context.CancelFunc
+}
 
 // Messages yields the pulled messages as they arrive.
 func (f natsFetch) Messages() iter.Seq[message] {
 	return func(yield func(message) bool) {
+		defer f.cancel()
 		for m := range f.b.Messages() {
 			if !yield(natsMessage{m}) {
 				return
@@ -80,14 +100,16 @@ func (f natsFetch) Messages() iter.Seq[message] {
 	}
 }
 
-// Err is the pull's error, nil when it ended without messages or at its
-// wait: an idle queue is not a failure.
+// Err is the pull's error, nil when it ended without messages, at its
+// wait or because its context ended (the worker stops): an idle queue is
+// not a failure.
 func (f natsFetch) Err() error {
 	err := f.b.Error()
-	if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) {
 		return nil
 	}
-	return err
+	return gone(err)
 }
 
 // natsMessage is one JetStream delivery of a job.

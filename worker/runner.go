@@ -80,10 +80,13 @@ func (r *runner) run(rc *runCtx) {
 			return
 		}
 		fetched := time.Now()
-		batch, err := cons.Fetch(free, fetchWait)
+		batch, err := cons.Fetch(rc.soft, free, fetchWait)
 		if err != nil {
 			failures++
 			if !r.fetchFailed(rc, failures, fetched, err) {
+				return
+			}
+			if cons = r.reopen(rc, log, cons, err); cons == nil {
 				return
 			}
 			continue
@@ -96,6 +99,9 @@ func (r *runner) run(rc *runCtx) {
 		if err := batch.Err(); err != nil {
 			failures++
 			if !r.fetchFailed(rc, failures, fetched, err) {
+				return
+			}
+			if cons = r.reopen(rc, log, cons, err); cons == nil {
 				return
 			}
 			continue
@@ -116,14 +122,21 @@ func (r *runner) run(rc *runCtx) {
 	}
 }
 
-// open opens the tenant's consumer, retrying with backoff and recreating
-// one whose state is damaged; nil when rc.soft ended first.
+// open opens the tenant's consumer, consumerOpens of the worker's runners
+// at a time, retrying with backoff and recreating one whose state is
+// damaged; nil when rc.soft ended first.
 func (r *runner) open(rc *runCtx, log *slog.Logger) consumer {
 	w, t := r.w, r.t
 	for attempt := 1; ; attempt++ {
+		select {
+		case w.opening <- struct{}{}:
+		case <-rc.soft.Done():
+			return nil
+		}
 		ctx, cancel := context.WithTimeout(rc.soft, 10*time.Second)
 		c, err := w.store.TenantConsumer(ctx, t.name)
 		cancel()
+		<-w.opening
 		if err == nil {
 			return c
 		}
@@ -173,6 +186,19 @@ func (r *runner) fetchFailed(rc *runCtx, failures int, fetched time.Time, err er
 	r.w.health.record(call{label.OpFetch, streakFetch, r.t.name}, fetched, err)
 	r.w.logInfra("fetch "+r.t.name, err)
 	return sleepCtx(rc.soft, backoff(failures, 100*time.Millisecond, 5*time.Second, rand.Float64()))
+}
+
+// reopen opens the tenant's consumer again after a fetch found it gone
+// from the server (a memory-stored consumer does not outlive a server
+// restart): the new one delivers every job the stream still holds. It
+// returns cons unchanged for any other error, and nil when rc.soft ended
+// first.
+func (r *runner) reopen(rc *runCtx, log *slog.Logger, cons consumer, err error) consumer {
+	if !errors.Is(err, errConsumerGone) {
+		return cons
+	}
+	log.Info("tenant consumer gone from the server (restarted?): opening it again", slog.Any("error", err))
+	return r.open(rc, log)
 }
 
 // sleepCtx waits d or until ctx is done; it reports whether d passed.

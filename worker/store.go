@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"time"
 
@@ -44,10 +45,17 @@ type jobSource interface {
 }
 
 // consumer is one tenant's queue of jobs.
+// errConsumerGone is wrapped by the errors of a fetch from a consumer the
+// server no longer has: the runner opens it again.
+var errConsumerGone = errors.New("the tenant's consumer is gone from the server")
+
 type consumer interface {
 	// Fetch asks for up to n messages and returns at once; the messages
-	// arrive through the fetch within maxWait.
-	Fetch(n int, maxWait time.Duration) (fetch, error)
+	// arrive through the fetch within maxWait, and the fetch ends early
+	// when ctx is done (a stop does not wait out maxWait). Messages the
+	// server sent to a fetch that ended early are delivered again after
+	// AckWait, as after a crash.
+	Fetch(ctx context.Context, n int, maxWait time.Duration) (fetch, error)
 	// AckWait is how long a delivered message stays this worker's without
 	// an Ack, a NakWithDelay or an InProgress.
 	AckWait() time.Duration

@@ -27,6 +27,7 @@ type Worker struct {
 
 	health      *health       // store requests failing without success
 	sem         chan struct{} // Graph requests in flight, all tenants
+	opening     chan struct{} // tenant consumers being opened at once
 	seq         atomic.Uint64 // lease owner suffixes
 	busy        atomic.Int64  // jobs being handled
 	logT        *rate.Limiter // repeated infrastructure errors are logged at most this often
@@ -63,6 +64,7 @@ func New(store *jobs.Store, g Graph, cfg Config) (*Worker, error) {
 		m:           cfg.Metrics,
 		health:      h,
 		sem:         make(chan struct{}, cfg.Concurrency),
+		opening:     make(chan struct{}, consumerOpens),
 		logT:        rate.NewLimiter(rate.Every(5*time.Second), 3),
 		tenants:     make(map[string]*tenant),
 		mergeKinds:  make(map[string]bool),
