@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/graph/graphtest"
+	"github.com/bulkassign/bulkassign/internal/syncbuf"
 )
 
 // The row benchmarks run `bulkassign run` as its own process (the binary
@@ -104,7 +105,7 @@ func runProcessWithin(b *testing.B, s *benchSim, path string, within time.Durati
 		"BULKASSIGN_NATS_PORT=-1",
 		"BULKASSIGN_QUIET=true",
 	)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	s.first.Store(0)
 	s.last.Store(0)

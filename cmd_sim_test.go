@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulkassign/bulkassign/graph/graphsim"
+	"github.com/bulkassign/bulkassign/internal/syncbuf"
 )
 
 // runSim runs `bulkassign sim` in-process with vars as its environment
@@ -18,7 +19,7 @@ import (
 func runSim(t *testing.T, vars map[string]string, args ...string) string {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	env := &environment{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: func(k string) string { return vars[k] }}
 	go func() { done <- realMain(ctx, append([]string{"sim"}, args...), env) }()
@@ -101,7 +102,7 @@ func TestSimReadsItsOwnVariables(t *testing.T) {
 func TestSimVariableErrors(t *testing.T) {
 	t.Parallel()
 	run := func(vars map[string]string, args ...string) (int, string) {
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		env := &environment{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: func(k string) string { return vars[k] }}
 		// A sim that wrongly starts serving is stopped rather than hanging.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -126,7 +127,7 @@ func TestSimVariableErrors(t *testing.T) {
 // demo uses (the flags' defaults are the only source of them).
 func TestDemoHelpShowsRealDefaults(t *testing.T) {
 	t.Parallel()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	env := &environment{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: func(string) string { return "" }}
 	if code := realMain(context.Background(), []string{"demo", "--help"}, env); code != exitOK {
 		t.Fatalf("exit %d: %s", code, out.String())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bulkassign/bulkassign/graph/graphtest"
+	"github.com/bulkassign/bulkassign/internal/syncbuf"
 )
 
 var (
@@ -59,28 +59,10 @@ func binary(t testing.TB) string {
 	return binPath
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a bulkassign process started by a test.
 type proc struct {
 	cmd    *exec.Cmd
-	out    syncBuffer
+	out    syncbuf.Buffer
 	done   chan struct{}
 	err    error
 	exited time.Time

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/internal/syncbuf"
 	"github.com/bulkassign/bulkassign/jobs"
 )
 
@@ -339,7 +340,7 @@ func TestServeUnreadyWhileStoreStalled(t *testing.T) {
 type served struct {
 	t    *testing.T
 	stop context.CancelFunc
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan int
 }
 
@@ -349,7 +350,7 @@ type served struct {
 func (e *e2e) serve(url, token string, args ...string) *served {
 	t := e.t.(*testing.T)
 	ctx, stop := context.WithCancel(context.Background())
-	s := &served{t: t, stop: stop, out: &syncBuffer{}, done: make(chan int, 1)}
+	s := &served{t: t, stop: stop, out: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	t.Cleanup(stop)
 	go func() {
 		vars := map[string]string{"BULKASSIGN_GRAPH_TOKEN": token, "BULKASSIGN_GRAPH_URL": e.sim.URL(), "BULKASSIGN_NATS_URL": url}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/internal/syncbuf"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/service"
 	"github.com/bulkassign/bulkassign/worker"
@@ -38,25 +38,6 @@ const (
 	testMaxJSON = 32 << 10
 )
 
-// logBuffer is a log destination safe for a service writing while a test
-// reads.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // stack is a real service (embedded-free: an external NATS server, the
 // Graph simulator over loopback) with its HTTP API on a loopback port.
 type stack struct {
@@ -65,7 +46,7 @@ type stack struct {
 	sim     *graphtest.Server
 	store   *jobs.Store
 	svc     *service.Service
-	log     *logBuffer
+	log     *syncbuf.Buffer
 	stop    context.CancelFunc
 	done    chan struct{}
 	runErr  error
@@ -83,7 +64,7 @@ var page = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	sim := graphtest.Start(t, graphtest.Config{Window: time.Second, AppWriteLimit: 60, TenantWriteLimit: 120, AppRequestLimit: 600, TenantRequestLimit: 1200})
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := natstest.Context(t)
 	b, err := service.OpenBackend(ctx, service.BackendConfig{URL: natstest.Plain(t), Provision: true, Store: jobs.Config{AckWait: 5 * time.Second}, Logger: log})

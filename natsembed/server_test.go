@@ -1,7 +1,6 @@
 package natsembed_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/internal/syncbuf"
 	"github.com/bulkassign/bulkassign/natsembed"
 )
 
@@ -35,7 +35,7 @@ func TestStartBusyPort(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	start := time.Now()
 	dir := t.TempDir()
 	s, err := natsembed.Start(natsembed.Config{
@@ -143,24 +143,6 @@ func TestDataDirLocked(t *testing.T) {
 	nc.Close()
 	first.Shutdown()
 	natstest.Embedded(t, natsembed.Config{DataDir: dir})
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitFor polls cond until it holds or 10 s pass.

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/internal/natstest"
+	"github.com/bulkassign/bulkassign/internal/syncbuf"
 	"github.com/bulkassign/bulkassign/jobs"
 	"github.com/bulkassign/bulkassign/metrics"
 	"github.com/bulkassign/bulkassign/worker"
@@ -31,31 +30,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const subject = "bulkassign.submit"
 
-// logBuffer is a log destination safe for a service writing while a test
-// reads.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // replica is one service under test, running in a goroutine.
 type replica struct {
 	t      *testing.T
 	svc    *Service
 	addr   string // of /metrics, /healthz, /readyz
-	log    *logBuffer
+	log    *syncbuf.Buffer
 	stop   context.CancelFunc
 	done   chan struct{}
 	runErr error
@@ -75,7 +55,7 @@ func startReplica(t *testing.T, url string, sim *graphtest.Server, wcfg worker.C
 func startReplicaWith(t *testing.T, url string, sim *graphtest.Server, wcfg worker.Config, edit func(*Config)) *replica {
 	t.Helper()
 	ctx := natstest.Context(t)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b, err := OpenBackend(ctx, BackendConfig{URL: url, Provision: true, Store: jobs.Config{AckWait: 5 * time.Second}, Logger: log})
 	if err != nil {
