@@ -29,37 +29,13 @@ func TestUndoCommand(t *testing.T) {
 	e := newE2E(t, fastSim())
 	rows := genRows(seed, 2, 20)
 	r := rand.New(rand.NewPCG(seed, 2))
-	type pol struct{ tenant, kind, policy string }
-	var policies []pol
-	for _, row := range rows {
-		if p := (pol{row.tenant, row.kind, row.policy}); !slices.Contains(policies, p) {
-			policies = append(policies, p)
-		}
-	}
+	policies, snapshot := seedPolicies(t, e, r, rows, graph.FilterExclude, "available")
 	kinds := map[string]bool{}
 	for _, p := range policies {
 		kinds[p.kind] = true
-		kept := graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: guid(r), FilterID: guid(r), FilterType: graph.FilterExclude}}
-		if p.kind == "mobileApps" {
-			kept.Intent = "available"
-		}
-		if err := e.sim.Seed(p.tenant, p.kind, p.policy, kept); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if !kinds["deviceConfigurations"] || !kinds["deviceCompliancePolicies"] {
 		t.Fatalf("kinds %v: want a create kind and a merge kind", kinds)
-	}
-	snapshot := func() map[pol]string {
-		out := map[pol]string{}
-		for _, p := range policies {
-			b, err := json.Marshal(e.sim.RawAssignments(p.tenant, p.kind, p.policy))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[p] = string(b)
-		}
-		return out
 	}
 	before := snapshot()
 
@@ -117,6 +93,7 @@ func TestUndoCommand(t *testing.T) {
 // byte for byte); a second undo after that is all absent and writes
 // nothing.
 func TestUndoSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	cfg := graphtest.Config{Window: time.Second, AppWriteLimit: 20, TenantWriteLimit: 40, AppRequestLimit: 600, TenantRequestLimit: 1200,
@@ -124,33 +101,7 @@ func TestUndoSurvivesKill9(t *testing.T) {
 	e := newE2E(t, cfg)
 	rows := genRows(seed, 3, 40)
 	r := rand.New(rand.NewPCG(seed, 3))
-	type pol struct{ tenant, kind, policy string }
-	var policies []pol
-	for _, row := range rows {
-		if p := (pol{row.tenant, row.kind, row.policy}); !slices.Contains(policies, p) {
-			policies = append(policies, p)
-		}
-	}
-	for _, p := range policies {
-		kept := graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: guid(r), FilterID: guid(r), FilterType: graph.FilterInclude}}
-		if p.kind == "mobileApps" {
-			kept.Intent = "required"
-		}
-		if err := e.sim.Seed(p.tenant, p.kind, p.policy, kept); err != nil {
-			t.Fatal(err)
-		}
-	}
-	snapshot := func() map[pol]string {
-		out := map[pol]string{}
-		for _, p := range policies {
-			b, err := json.Marshal(e.sim.RawAssignments(p.tenant, p.kind, p.policy))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[p] = string(b)
-		}
-		return out
-	}
+	policies, snapshot := seedPolicies(t, e, r, rows, graph.FilterInclude, "required")
 	before := snapshot()
 	args := []string{"--ack-wait", "2s", "--write-limit", "20", "--write-window", "1s"}
 
@@ -213,4 +164,42 @@ func TestUndoSurvivesKill9(t *testing.T) {
 	if n := e.sim.Stats().Writes - writes; n != 0 {
 		t.Errorf("second undo wrote %d times, want 0", n)
 	}
+}
+
+// undoPolicy is a policy of an import under test.
+type undoPolicy struct{ tenant, kind, policy string }
+
+// seedPolicies seeds each policy of rows with one assignment of its own
+// before the import (a random group and filter of type ft; intent for
+// apps), which an undo must leave as it is, and returns the policies and a
+// snapshot of their raw assignments in Graph, byte for byte.
+func seedPolicies(t *testing.T, e *e2e, r *rand.Rand, rows []csvRow, ft, intent string) ([]undoPolicy, func() map[undoPolicy]string) {
+	t.Helper()
+	var policies []undoPolicy
+	for _, row := range rows {
+		if p := (undoPolicy{row.tenant, row.kind, row.policy}); !slices.Contains(policies, p) {
+			policies = append(policies, p)
+		}
+	}
+	for _, p := range policies {
+		kept := graph.Assignment{Target: graph.Target{Type: graph.TargetGroup, GroupID: guid(r), FilterID: guid(r), FilterType: ft}}
+		if p.kind == "mobileApps" {
+			kept.Intent = intent
+		}
+		if err := e.sim.Seed(p.tenant, p.kind, p.policy, kept); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshot := func() map[undoPolicy]string {
+		out := map[undoPolicy]string{}
+		for _, p := range policies {
+			b, err := json.Marshal(e.sim.RawAssignments(p.tenant, p.kind, p.policy))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p] = string(b)
+		}
+		return out
+	}
+	return policies, snapshot
 }
