@@ -210,6 +210,7 @@ func TestDeploymentContracts(t *testing.T) {
 		"replicas: 2", "path: /readyz", "path: /healthz", "containerPort: 9090",
 		"runAsNonRoot: true", "readOnlyRootFilesystem: true", "allowPrivilegeEscalation: false",
 		"name: bulkassign-azure", `value: "3"`, // R3 against the 3-node cluster
+		"containerPort: 8080", "name: BULKASSIGN_HTTP_ADDR", "name: bulkassign-api", // the API beyond loopback, with its token
 	} {
 		if !strings.Contains(dep, want) {
 			t.Errorf("deployment.yaml lacks %q", want)
@@ -221,7 +222,7 @@ func TestDeploymentContracts(t *testing.T) {
 
 	compose := read("compose.yaml")
 	for _, want := range []string{"nats:2.11-alpine", `"-js", "-sd", "/data"`, "BULKASSIGN_NATS_URL: nats://nats:4222",
-		`BULKASSIGN_METRICS_ADDR: ":9090"`, "path: ./azure.env", "./alerts.yaml:"} {
+		`BULKASSIGN_METRICS_ADDR: ":9090"`, `BULKASSIGN_HTTP_ADDR: ":8080"`, "path: ./azure.env", "./alerts.yaml:"} {
 		if !strings.Contains(compose, want) {
 			t.Errorf("compose.yaml lacks %q", want)
 		}
