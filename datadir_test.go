@@ -271,8 +271,8 @@ func TestLookUpKeepsClusterTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := natstest.Topology(t, nc)
-	if strings.Count(before, ":R3:") != 7 || !strings.Contains(before, "KV_bulkassign_intents:R3:720h0m0s") {
-		t.Fatalf("provisioned %s, want 7 streams with 3 replicas and a 30-day intents TTL", before)
+	if strings.Count(before, ":R3:") != 8 || !strings.Contains(before, "KV_bulkassign_intents:R3:720h0m0s") {
+		t.Fatalf("provisioned %s, want 8 streams and buckets with 3 replicas and a 30-day intents TTL", before)
 	}
 
 	path := e.writeCSV("cluster.csv", genRows(70, 1, 5))

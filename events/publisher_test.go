@@ -71,7 +71,16 @@ func work(t *testing.T, store *jobs.Store) {
 // run runs a publisher on the store until the test ends.
 func run(t *testing.T, b *storetest.Bundle, wh *events.Webhook) {
 	t.Helper()
-	p, err := events.New(events.Config{Store: b.Store, Conn: b.Conn, Interval: 20 * time.Millisecond, Webhook: wh})
+	runConfig(t, events.Config{Store: b.Store, Conn: b.Conn, Webhook: wh})
+}
+
+// runConfig runs a publisher of cfg (checking every 20 ms) and its
+// webhook until the test ends.
+func runConfig(t *testing.T, cfg events.Config) {
+	t.Helper()
+	wh := cfg.Webhook
+	cfg.Interval = 20 * time.Millisecond
+	p, err := events.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

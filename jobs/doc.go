@@ -1,9 +1,9 @@
 // Package jobs is bulkassign's job model and its home in NATS JetStream:
 // the jobs stream (one subject per tenant), the outcome and claim KV
 // buckets that make writes effectively-once, the results stream (one
-// subject per import), the imports bucket and the dead-letter stream. It
-// works on any NATS connection; the embedded server for single-machine use
-// is package natsembed.
+// subject per import), the imports bucket, the dead-letter stream and the
+// import events stream. It works on any NATS connection; the embedded
+// server for single-machine use is package natsembed.
 //
 // # Topology
 //
@@ -23,6 +23,12 @@
 //     first record of a row wins ([Store.Results], [Store.WatchResults]).
 //   - Stream BULKASSIGN_DEAD, subjects bulkassign.dead.<tenant token>:
 //     copies of messages that could not be processed ([Store.DeadLetter]).
+//   - Stream BULKASSIGN_EVENTS, subjects bulkassign.eventlog.> stored as
+//     bulkassign.events.> (and republished there once stored): import
+//     events (package events), message id <import id>.<event>, kept
+//     [Config.EventsMaxAge], deduplicated within
+//     [Config.EventsDuplicateWindow]; [Store.RecordEvent] records in the
+//     imports bucket that one was stored.
 //   - KV buckets bulkassign_outcomes (assignment key → [Outcome]),
 //     bulkassign_intents (key → [Intent]), bulkassign_leases (see
 //     [Store.Acquire]) and bulkassign_imports (id → [Import]; and

@@ -12,9 +12,12 @@ import (
 )
 
 // The imports bucket also records which lifecycle events of an import were
-// published, under "event.<import id>.<event>", and since when events are
-// published at all, under "events.since" (imports recorded before are
-// never announced).
+// published (stored in the stream EventsStream, after the publish was
+// acknowledged), under "event.<import id>.<event>", and since when events
+// are published at all, under "events.since" (imports recorded before are
+// never announced). The record only spares the replicas a publish: the
+// stream's duplicate window drops an event published again before its
+// record was written.
 const (
 	eventKeyPrefix = "event."
 	eventsSinceKey = "events.since"
@@ -51,27 +54,25 @@ func (s *Store) WatchImports(ctx context.Context, fn func(Import)) error {
 	}
 }
 
-// ClaimEvent records that event of import id is being published, and
-// reports whether this call did: of concurrent claims exactly one wins,
-// so that one process publishes each event.
-func (s *Store) ClaimEvent(ctx context.Context, id, event string) (bool, error) {
+// RecordEvent records that event of import id is published (stored in
+// the events stream): every replica then skips it ([Store.EventRecorded]).
+// Recording it again is a no-op.
+func (s *Store) RecordEvent(ctx context.Context, id, event string) error {
 	if err := ValidateImportID(id); err != nil {
-		return false, fmt.Errorf("claim event: %w", err)
+		return fmt.Errorf("record event: %w", err)
 	}
 	_, err := s.imports.Create(ctx, eventKeyPrefix+id+"."+event, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, jetstream.ErrKeyExists):
-		return false, nil
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("record event %s of import %s: %w", event, id, err)
 	}
-	return false, fmt.Errorf("claim event %s of import %s: %w", event, id, err)
+	return nil
 }
 
-// EventClaimed reports whether event of import id was claimed.
-func (s *Store) EventClaimed(ctx context.Context, id, event string) (bool, error) {
+// EventRecorded reports whether event of import id was recorded
+// published ([Store.RecordEvent]).
+func (s *Store) EventRecorded(ctx context.Context, id, event string) (bool, error) {
 	if err := ValidateImportID(id); err != nil {
-		return false, fmt.Errorf("event claimed: %w", err)
+		return false, fmt.Errorf("event recorded: %w", err)
 	}
 	_, err := s.imports.Get(ctx, eventKeyPrefix+id+"."+event)
 	switch {

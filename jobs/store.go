@@ -19,6 +19,7 @@ const (
 	JobsStream     = "BULKASSIGN_JOBS"
 	ResultsStream  = "BULKASSIGN_RESULTS"
 	DeadStream     = "BULKASSIGN_DEAD"
+	EventsStream   = "BULKASSIGN_EVENTS"
 	OutcomesBucket = "bulkassign_outcomes"
 	IntentsBucket  = "bulkassign_intents"
 	LeasesBucket   = "bulkassign_leases"
@@ -32,6 +33,17 @@ const (
 	JobsSubjectPrefix    = "bulkassign.jobs."
 	ResultsSubjectPrefix = "bulkassign.results."
 	DeadSubjectPrefix    = "bulkassign.dead."
+)
+
+// Import events are published to EventsIntakePrefix + "import.<import
+// id>.<event>" with message id "<import id>.<event>". The stream
+// EventsStream stores each once (within EventsDuplicateWindow) under
+// EventsSubjectPrefix + the same tail (contract.EventSubjectPrefix's
+// subjects) and republishes what it stored there for live subscribers, so
+// that a publish the stream dropped as a duplicate reaches nobody.
+const (
+	EventsIntakePrefix  = "bulkassign.eventlog."
+	EventsSubjectPrefix = "bulkassign.events."
 )
 
 // ErrNotFound is returned (wrapped) when an import, outcome or intent does
@@ -57,6 +69,14 @@ type Config struct {
 	// DuplicateWindow is how long JetStream remembers message ids to drop
 	// re-publishes (jobs, results, dead letters). Default 2 min.
 	DuplicateWindow time.Duration
+	// EventsDuplicateWindow is how long the events stream remembers an
+	// event's id: an event published again later (a replica that died
+	// between its publish and its record, then another replica) is stored
+	// twice. Default 10 min.
+	EventsDuplicateWindow time.Duration
+	// EventsMaxAge is how long import events are kept. Default 7 days; it
+	// must be at least EventsDuplicateWindow.
+	EventsMaxAge time.Duration
 	// ClaimTTL is the default lifetime of a worker's claim (lease) on a job
 	// key; it must outlive one Graph call. Default 60 s. The store does not
 	// use it itself; workers read it through [Store.Config].
@@ -113,6 +133,8 @@ func (c Config) withDefaults() Config {
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.MaxAckPending = cmp.Or(c.MaxAckPending, 64)
 	c.DuplicateWindow = cmp.Or(c.DuplicateWindow, 2*time.Minute)
+	c.EventsDuplicateWindow = cmp.Or(c.EventsDuplicateWindow, 10*time.Minute)
+	c.EventsMaxAge = cmp.Or(c.EventsMaxAge, 7*24*time.Hour)
 	c.ClaimTTL = cmp.Or(c.ClaimTTL, 60*time.Second)
 	c.PublishAckTimeout = cmp.Or(c.PublishAckTimeout, 30*time.Second)
 	c.IntentsMaxAge = cmp.Or(c.IntentsMaxAge, 7*24*time.Hour)
@@ -134,6 +156,9 @@ func (c Config) validate() error {
 	}
 	if c.DuplicateWindow <= 0 {
 		errs = append(errs, fmt.Errorf("duplicate window %s: want > 0", c.DuplicateWindow))
+	}
+	if c.EventsDuplicateWindow <= 0 || c.EventsMaxAge < c.EventsDuplicateWindow {
+		errs = append(errs, fmt.Errorf("events duplicate window %s, max age %s: want > 0, the max age at least the window", c.EventsDuplicateWindow, c.EventsMaxAge))
 	}
 	if c.ClaimTTL <= 0 {
 		errs = append(errs, fmt.Errorf("claim ttl %s: want > 0", c.ClaimTTL))
@@ -197,7 +222,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jobs: open stream %s: %w", st.cfg.Name, err)
 		}
-		*st.dst = str
+		if st.dst != nil {
+			*st.dst = str
+		}
 	}
 	for _, b := range buckets {
 		kv, err := s.js.KeyValue(ctx, b.cfg.Bucket)
@@ -236,8 +263,12 @@ func Provision(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		case !errors.Is(err, jetstream.ErrStreamNotFound):
 			return nil, fmt.Errorf("jobs: provision stream %s: %w", sc.Name, err)
 		}
-		if *st.dst, err = s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		str, err := s.js.CreateOrUpdateStream(ctx, sc)
+		if err != nil {
 			return nil, fmt.Errorf("jobs: provision stream %s: %w", sc.Name, err)
+		}
+		if st.dst != nil {
+			*st.dst = str
 		}
 	}
 	for _, b := range buckets {
@@ -284,7 +315,7 @@ func newStore(nc *nats.Conn, cfg Config) (*Store, error) {
 }
 
 // streamSpec and bucketSpec are one element of the topology and the Store
-// field it fills.
+// field it fills (none for a stream the Store does not read).
 type (
 	streamSpec struct {
 		dst *jetstream.Stream
@@ -335,6 +366,21 @@ func (s *Store) topology() ([]streamSpec, []bucketSpec) {
 			Duplicates:  cfg.DuplicateWindow,
 			MaxAge:      cfg.DeadMaxAge,
 			Replicas:    cfg.Replicas,
+		}},
+		{nil, jetstream.StreamConfig{
+			Name:        EventsStream,
+			Description: "bulkassign import events (started, finished), one subject per import and event",
+			Subjects:    []string{EventsIntakePrefix + ">"},
+			// Stored under the public subjects, and republished there once
+			// stored: live subscribers see what the stream keeps, each
+			// event once within the duplicate window.
+			SubjectTransform: &jetstream.SubjectTransformConfig{Source: EventsIntakePrefix + ">", Destination: EventsSubjectPrefix + ">"},
+			RePublish:        &jetstream.RePublish{Source: EventsSubjectPrefix + ">", Destination: EventsSubjectPrefix + ">"},
+			Retention:        jetstream.LimitsPolicy,
+			Storage:          jetstream.FileStorage,
+			Duplicates:       cfg.EventsDuplicateWindow,
+			MaxAge:           cfg.EventsMaxAge,
+			Replicas:         cfg.Replicas,
 		}},
 	}
 	bucket := func(dst *jetstream.KeyValue, name, desc string, ttl time.Duration) bucketSpec {

@@ -31,6 +31,8 @@ func TestConfigValidate(t *testing.T) {
 		{"results age above dedup window", Config{ResultsMaxAge: time.Hour}, ""},
 		{"negative dead age", Config{DeadMaxAge: -time.Hour}, "dead max age"},
 		{"two errors", Config{Replicas: 9, ClaimTTL: -1}, "claim ttl"},
+		{"events age below their dedup window", Config{EventsMaxAge: time.Minute}, "events duplicate window"},
+		{"events age above their dedup window", Config{EventsMaxAge: time.Hour}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,8 +265,8 @@ func TestProvisionNeverLowersReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := natstest.Topology(t, nc)
-	if strings.Count(before, ":R3:") != 7 {
-		t.Fatalf("provisioned topology %s, want 7 streams with 3 replicas", before)
+	if strings.Count(before, ":R3:") != 8 {
+		t.Fatalf("provisioned topology %s, want 8 streams and buckets with 3 replicas", before)
 	}
 	s, err := Provision(ctx, nc, Config{})
 	if err != nil {
