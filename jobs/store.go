@@ -215,6 +215,12 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	}
 	streams, buckets := s.topology()
 	for _, st := range streams {
+		if st.dst == nil {
+			// Not used through the store (the events stream, which only
+			// serve publishes to, after Provision): a store provisioned by
+			// an older version opens without it.
+			continue
+		}
 		str, err := s.js.Stream(ctx, st.cfg.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("jobs: open: %w (stream %s not found)", ErrNoStore, st.cfg.Name)
@@ -222,9 +228,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jobs: open stream %s: %w", st.cfg.Name, err)
 		}
-		if st.dst != nil {
-			*st.dst = str
-		}
+		*st.dst = str
 	}
 	for _, b := range buckets {
 		kv, err := s.js.KeyValue(ctx, b.cfg.Bucket)

@@ -215,6 +215,15 @@ func TestOpenLooksUpOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A store provisioned by a version without the events stream opens:
+	// only serve publishes events, and it provisions.
+	if err := s.JetStream().DeleteStream(ctx, EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, nc, Config{}); err != nil {
+		t.Fatalf("Open without the events stream: %v", err)
+	}
+
 	if err := s.JetStream().DeleteKeyValue(ctx, LeasesBucket); err != nil {
 		t.Fatal(err)
 	}
