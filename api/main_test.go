@@ -18,7 +18,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bulkassign/bulkassign/contract"
-	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/internal/natstest"
 	"github.com/bulkassign/bulkassign/internal/syncbuf"
@@ -71,11 +70,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := graph.NewClient(graph.Config{BaseURL: sim.URL(), Tokens: graph.StaticToken("t"), TenantHeader: graphtest.TenantHeader, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := graphtest.Client(t, sim.URL(), time.Minute)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/internal/natstest"
 	"github.com/bulkassign/bulkassign/jobs"
@@ -25,11 +24,7 @@ func TestAPIStopsTakingRequestsAtDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := graph.NewClient(graph.Config{BaseURL: sim.URL(), Tokens: graph.StaticToken("t"), TenantHeader: graphtest.TenantHeader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := graphtest.Client(t, sim.URL(), 0)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
-	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphtest"
 	"github.com/bulkassign/bulkassign/internal/natstest"
 	"github.com/bulkassign/bulkassign/internal/syncbuf"
@@ -61,11 +60,7 @@ func startReplicaWith(t *testing.T, url string, sim *graphtest.Server, wcfg work
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := graph.NewClient(graph.Config{BaseURL: sim.URL(), Tokens: graph.StaticToken("t"), TenantHeader: graphtest.TenantHeader, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := graphtest.Client(t, sim.URL(), time.Minute)
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	if err != nil {

@@ -74,11 +74,7 @@ func startService(t *testing.T, token string) (string, *graphtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := graph.NewClient(graph.Config{BaseURL: sim.URL(), Tokens: graph.StaticToken("t"), TenantHeader: graphtest.TenantHeader, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := graphtest.Client(t, sim.URL(), time.Minute)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkassign/bulkassign/graph"
 	"github.com/bulkassign/bulkassign/graph/graphsim"
 )
 
@@ -128,4 +129,17 @@ func ClosedAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// Client returns a Graph client for the simulator at url: a static token,
+// the tenant in [TenantHeader], requests bounded by timeout (0: the
+// client's default). It is closed when the test ends.
+func Client(t testing.TB, url string, timeout time.Duration) *graph.Client {
+	t.Helper()
+	c, err := graph.NewClient(graph.Config{BaseURL: url, Tokens: graph.StaticToken("graphtest-token"), TenantHeader: TenantHeader, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }

@@ -19,13 +19,7 @@ import (
 // the tenant travels in graphtest.TenantHeader), closed when the test ends.
 func Client(t testing.TB, url string) *graph.Client {
 	t.Helper()
-	c, err := graph.NewClient(graph.Config{BaseURL: url, Tokens: graph.StaticToken("namestest-token"),
-		TenantHeader: graphtest.TenantHeader, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return graphtest.Client(t, url, 5*time.Second)
 }
 
 // SeedFilter adds an assignment filter to the tenant and returns its id.
