@@ -78,10 +78,27 @@ const (
 //     429). A random 429 later reverts such a single-signal limit.
 //   - Otherwise two signals at the same level (within 10 %), at least half
 //     a window apart and within provenWindows windows, without a write
-//     accepted above them in between, are the limit: learned and kept,
-//     whatever random 429s follow. A real limit refuses at its level in
-//     every window; random 429s come at any level, and the writes between
-//     them are accepted above it.
+//     accepted above them in between, are the limit (learned and kept,
+//     whatever random 429s follow) when both hold: the level is clearly
+//     below the ceiling (not within 10 %, or one, of it), and no write 429
+//     clearly above the level (more than 10 %, or one, above it) was
+//     refuted in the last provenWindows windows (a write accepted at a
+//     higher count than that 429's within provenWindows windows after it
+//     refutes it). A real limit refuses at its level in every window and
+//     no write of ours gets past it, so once it holds no 429 is refuted
+//     (the 429s that came when the limit dropped, at the budget's count
+//     then, are refuted only by writes Graph took before the drop: they
+//     delay the pair by up to provenWindows windows). Random 429s come at
+//     any level, and the writes between them are accepted above it, except
+//     where the budget cannot write above the level: at its ceiling (a
+//     budget writing at its ceiling keeps its count there, slots freeing
+//     as fast as writes take them), and while random 429s pause it so
+//     often that its count stays low. Pairs there would confirm
+//     learnMargin times a level the budget itself held, which becomes the
+//     next steady state: random 429s alone would ratchet the limit down
+//     faster than it climbs back. A real limit below the ceiling's level
+//     is still confirmed by a pair; one at the ceiling's level is learned
+//     from a single signal when the budget is not noisy, as above.
 //
 // After learnWindows windows the limit climbs back by one write per window
 // towards the configured one, and a real limit is learned again by its
@@ -93,6 +110,8 @@ type budget struct {
 	inflight int         // admitted writes whose answer is not in
 	busy     []time.Time // when the slots of answered writes Graph counted free up, ascending
 	peaks    []peak      // accepted writes' window counts: a decreasing deque over provenWindows
+	refusals []peak      // write 429s' window counts over provenWindows, in time order
+	refuted  []peak      // counts of 429s a write was accepted above: a decreasing deque over provenWindows
 
 	learned      int       // learned limit; 0: none
 	learnedUntil time.Time // when the learned limit starts to climb back
@@ -108,10 +127,56 @@ type budget struct {
 }
 
 // peak is the count of our writes in Graph's window when one of them was
-// accepted at at.
+// accepted (or refused) at at.
 type peak struct {
 	at    time.Time
 	count int
+}
+
+// pushPeak drops the peaks of dq older than provenWindows windows at now
+// and those not above count, and appends count at now: the first is then
+// the highest count of the span.
+func pushPeak(dq []peak, now time.Time, count int, window time.Duration) []peak {
+	dq = recentPeaks(dq, now, window)
+	for len(dq) > 0 && dq[len(dq)-1].count <= count {
+		dq = dq[:len(dq)-1]
+	}
+	return append(dq, peak{at: now, count: count})
+}
+
+// recentPeaks drops the peaks of dq older than provenWindows windows at
+// now.
+func recentPeaks(dq []peak, now time.Time, window time.Duration) []peak {
+	i := 0
+	for i < len(dq) && now.Sub(dq[i].at) > provenWindows*window {
+		i++
+	}
+	if i > 0 {
+		dq = append(dq[:0], dq[i:]...)
+	}
+	return dq
+}
+
+// highestBelow is the highest count of dq below n (0: none).
+func highestBelow(dq []peak, n int) int {
+	m := 0
+	for _, p := range dq {
+		if p.count < n {
+			m = max(m, p.count)
+		}
+	}
+	return m
+}
+
+// highest is the highest count of the deque dq over provenWindows windows
+// at now (0: none).
+func highest(dq []peak, now time.Time, window time.Duration) int {
+	for _, p := range dq {
+		if now.Sub(p.at) <= provenWindows*window {
+			return p.count
+		}
+	}
+	return 0
 }
 
 func newBudget(limit int, window time.Duration) *budget {
@@ -213,11 +278,12 @@ func (b *budget) answered(now time.Time, took time.Duration, counts, evidence bo
 		return
 	}
 	n := b.counted(now)
-	b.prunePeaks(now)
-	for len(b.peaks) > 0 && b.peaks[len(b.peaks)-1].count <= n {
-		b.peaks = b.peaks[:len(b.peaks)-1]
+	b.peaks = pushPeak(b.peaks, now, n, b.window)
+	b.refusals = recentPeaks(b.refusals, now, b.window)
+	if m := highestBelow(b.refusals, n); m > 0 {
+		// Graph took more than it had when it refused those: random.
+		b.refuted = pushPeak(b.refuted, now, m, b.window)
 	}
-	b.peaks = append(b.peaks, peak{at: now, count: n})
 	if b.signalN > 0 && n > b.signalN {
 		// Graph accepted more than the signal's count: it was not the
 		// limit.
@@ -226,24 +292,9 @@ func (b *budget) answered(now time.Time, took time.Duration, counts, evidence bo
 	}
 }
 
-// prunePeaks drops the peaks older than provenWindows windows.
-func (b *budget) prunePeaks(now time.Time) {
-	i := 0
-	for i < len(b.peaks) && now.Sub(b.peaks[i].at) > provenWindows*b.window {
-		i++
-	}
-	if i > 0 {
-		b.peaks = append(b.peaks[:0], b.peaks[i:]...)
-	}
-}
-
 // proven is the most of our writes Graph accepted in one window lately.
 func (b *budget) proven(now time.Time) int {
-	b.prunePeaks(now)
-	if len(b.peaks) == 0 {
-		return 0
-	}
-	return b.peaks[0].count
+	return highest(b.peaks, now, b.window)
 }
 
 // throttled records a 429 answered at now that pauses the budget until
@@ -271,16 +322,24 @@ func (b *budget) signal(now time.Time, n int) bool {
 		b.signalN = 0 // too old to pair with
 	}
 	same := b.signalN > 0 && near(n, b.signalN)
+	level := max(n, b.signalN)
+	refuted := highest(b.refuted, now, b.window)
+	b.refusals = append(recentPeaks(b.refusals, now, b.window), peak{at: now, count: n})
+	// A pair is the limit only clearly below the ceiling and with no
+	// refuted 429 clearly above its level lately (see the type's
+	// documentation).
+	pair := same && now.Sub(b.signalAt) >= b.window/2 && !near(level, before) && (refuted <= level || near(refuted, level))
 	switch {
 	case n == 0:
 		// Refused with none of our writes in the window: not a limit we
 		// can keep under.
 		b.notLimit(now)
-	case same && now.Sub(b.signalAt) >= b.window/2:
+	case pair:
 		b.learn(now, min(n, b.signalN), true)
 	case same:
-		// The same level again within half a window: keep the first
-		// signal's time; a limit shows again in the next window.
+		// The same level again within half a window, at the ceiling's
+		// level or after a refuted 429 above it: keep the first signal's
+		// time; a limit shows again in the next window.
 	case n >= b.proven(now) && !now.Before(b.noisyUntil) && b.learned == 0 && 2*n >= before:
 		b.learn(now, n, false)
 	default:

@@ -379,6 +379,43 @@ func TestBudgetLearnsLimit(t *testing.T) {
 		d.refuse(2700) // a random 429 below: a confirmed limit stays
 		d.want(2710, 9, "confirmed by two signals")
 	})
+	t.Run("two signals at the ceiling's level teach nothing, just below it they do", func(t *testing.T) {
+		// A budget writing at its ceiling keeps its count there: random
+		// 429s pair at that level with no write accepted above them.
+		for _, c := range []struct {
+			level, want int
+			why         string
+		}{
+			{19, 20, "a pair at the ceiling's level (19 of 20) is random 429s at steady state"},
+			{18, 20, "18 is within 10 % of the ceiling 20"},
+			{17, 15, "a pair at 17, clearly below the ceiling 20, is a limit: 90 % of 17"},
+		} {
+			d := newBudgetAt(t, 20)
+			d.accept(0, 20)
+			d.accept(1000, 3)
+			d.refuse(1010) // 3 while 20 went through lately: random, noisy
+			d.accept(1100, c.level-3)
+			d.refuse(1200) // at the level, below the 20 proven: a pending signal
+			d.refuse(1700) // the same level half a window later
+			d.want(1710, c.want, c.why)
+		}
+	})
+	t.Run("a refuted 429 above the pair's level lately makes the pair random", func(t *testing.T) {
+		d := newBudgetAt(t, 20)
+		d.accept(0, 20)
+		d.accept(1000, 3)
+		d.refuse(1010) // 3 while 20 went through lately: random, noisy
+		d.accept(1020, 13)
+		d.refuse(1200)    // at 16
+		d.accept(1300, 1) // at 17: the 429 at 16 was random
+		d.accept(2030, 9) // the earlier writes left the window: 10
+		d.refuse(2040)    // at 10: a new pending signal
+		d.refuse(2600)    // at 10 again, half a window later
+		d.want(2610, 20, "the 429 at 16 1.4 s before was refuted: random 429s came above the level lately")
+		if d.b.signalN != 10 {
+			t.Errorf("pending signal %d, want 10 (still pending)", d.b.signalN)
+		}
+	})
 	t.Run("a write accepted above a signal refutes it", func(t *testing.T) {
 		d := newBudgetAt(t, 20)
 		d.accept(0, 20)
