@@ -131,10 +131,14 @@ type Request struct {
 	format string
 	// allowNames lets rows give names ([Importer.Submit] resolves them).
 	allowNames bool
-	body       []byte
-	elems      []json.RawMessage
-	sha        string
-	sum        ingest.Summary
+	// last is the last scan's outcome, for a scan again with the same
+	// options (Submit scans to see whether names are given, then Create
+	// scans): the assignments are not read twice.
+	last  *lastScan
+	body  []byte
+	elems []json.RawMessage
+	sha   string
+	sum   ingest.Summary
 }
 
 // ParseRequest reads a request's body strictly: malformed JSON, a field of
@@ -363,14 +367,35 @@ func (r *Request) options() ingest.Options {
 	return ingest.Options{Tenant: r.Tenant, SkipInvalid: r.SkipInvalid, MaxErrors: len(r.elems), AllowUnresolved: r.allowNames}
 }
 
-// Scan implements [RowSource].
+// lastScan is what a scan with opts found: its content or the request's
+// fault (never ctx's end), and its summary.
+type lastScan struct {
+	opts    ingest.Options
+	content Content
+	sum     ingest.Summary
+	err     error
+}
+
+// Scan implements [RowSource]. A scan with the options of the last one
+// returns its outcome without reading the assignments again.
 func (r *Request) Scan(ctx context.Context) (Content, error) {
+	opts := r.options()
+	if l := r.last; l != nil && l.opts == opts {
+		r.sum = l.sum
+		return l.content, l.err
+	}
 	var s scan
-	var err error
-	if r.sum, err = ingest.IngestMessages(ctx, r.elems, r.options(), &s); err != nil {
+	sum, err := ingest.IngestMessages(ctx, r.elems, opts, &s)
+	r.sum = sum
+	if err != nil && ctx.Err() != nil {
 		return Content{}, err
 	}
-	return s.content(r.sum, r.sha), nil
+	l := &lastScan{opts: opts, sum: sum, err: err}
+	if err == nil {
+		l.content = s.content(sum, r.sha)
+	}
+	r.last = l
+	return l.content, l.err
 }
 
 // givesNames reports whether a row of the request gives a name to
